@@ -1,0 +1,17 @@
+# Everyday verbs. `make dev` once, then edit/test in place (the editable install rebuilds).
+PY ?= python
+
+.PHONY: dev test bench info ci lint
+dev:
+	$(PY) -m pip install --no-build-isolation -Cbuild-dir=build -ve ".[test,data]"
+test:
+	$(PY) -m pytest
+bench:
+	$(PY) -m pytest bench/bench_gemm.py --benchmark-json=bench/gemm.json
+	$(PY) bench/report.py bench/gemm.json
+info:
+	$(PY) -m ember info
+ci:
+	rm -rf /tmp/ember-ci && git clone -q . /tmp/ember-ci && cd /tmp/ember-ci && bash .ci/run
+lint:
+	ruff check pylib tests bench

@@ -1,0 +1,38 @@
+// f32_gemm_6x16_avx2: a 6 x 16 register tile = 12 ymm accumulators + 2 B vectors + 1 broadcast.
+// Compiled with -mavx2 -mfma only.
+#include <immintrin.h>
+
+#include "gemm/ukernel.h"
+#include "gemm/ukernel_simd.h"
+
+namespace {
+
+struct Avx2 {
+  using Reg = __m256;
+  static constexpr int width = 8;
+  static Reg zero() { return _mm256_setzero_ps(); }
+  static Reg set1(float x) { return _mm256_set1_ps(x); }
+  static Reg load(const float* p) { return _mm256_loadu_ps(p); }
+  static Reg broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static void store(float* p, Reg v) { _mm256_storeu_ps(p, v); }
+  static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
+  static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
+};
+
+constexpr int kMR = 6;
+constexpr int kNV = 2;
+constexpr int64_t kMC = 144;
+constexpr int64_t kKC = 384;
+constexpr int64_t kNC = 4080;
+static_assert(kMC % kMR == 0 && kNC % (kNV * Avx2::width) == 0, "blocks hold whole micro-panels");
+
+}  // namespace
+
+namespace ember::gemm {
+
+static_assert(kMR <= kMaxMR && kNV * Avx2::width <= kMaxNR, "tile exceeds the edge scratch tile");
+
+const UKernel f32_gemm_6x16_avx2{"f32_gemm_6x16_avx2", kMR, kNV * Avx2::width,
+                                 kMC, kKC, kNC, &ukernel<Avx2, kMR, kNV>};
+
+}  // namespace ember::gemm

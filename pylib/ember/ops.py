@@ -1,0 +1,195 @@
+"""ember.ops: the fast backend on plain arrays.
+
+Each function validates its arguments (TypeError for a wrong type or dtype, ValueError naming
+the argument and the shapes for anything else) and then runs ember's kernel: NumPy float32
+arrays go to the CPU kernels in `ember._C`; float64 arrays are computed exactly by `ember.ref`.
+Kernels release the GIL.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ember import _C, ref
+from ember._runtime import get_float32_matmul_precision, set_float32_matmul_precision
+
+__all__ = ["gemm", "get_float32_matmul_precision", "matmul", "set_float32_matmul_precision"]
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# ---- validation ---------------------------------------------------------------------------
+
+
+def _is_cupy(x) -> bool:
+    return type(x).__module__.split(".")[0] == "cupy"
+
+
+def _check_arrays(fn: str, **arrays) -> np.dtype:
+    """Checks that every given array is a NumPy float32/float64 array of one dtype; returns it."""
+    dtype = None
+    for name, x in arrays.items():
+        if x is None:
+            continue
+        if _is_cupy(x):
+            raise NotImplementedError(
+                f"{fn}: CuPy arrays need ember's CUDA kernels for {fn}, which are not built yet"
+            )
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{fn}: {name} must be a NumPy array, got {type(x).__name__}")
+        if x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
+            raise TypeError(f"{fn}: {name} must be float32 or float64, got {x.dtype}")
+        if dtype is None:
+            dtype = np.dtype(x.dtype.type)
+        elif x.dtype.itemsize != dtype.itemsize:
+            raise TypeError(
+                f"{fn}: all arrays must share one dtype, got {dtype} and {x.dtype} ({name})"
+            )
+    return dtype
+
+
+def _check_ndim(fn: str, name: str, x: np.ndarray, ndim: int) -> None:
+    if x.ndim != ndim:
+        raise ValueError(f"{fn}: {name} must be {ndim}-D, got shape {x.shape}")
+
+
+def _check_scalar(fn: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def _kernel_ready(x: np.ndarray) -> np.ndarray:
+    """x itself if the C++ kernels can read it in place (native byte order, aligned, whole-element
+    strides), else a float32 copy."""
+    if (
+        x.dtype == np.float32
+        and x.flags.aligned
+        and all(s % 4 == 0 for s in x.strides)
+    ):
+        return x
+    return np.array(x, dtype=np.float32)
+
+
+def _has_aliased_elements(x: np.ndarray) -> bool:
+    """True if two indices of x address one element (a zero stride on a dimension longer than 1)."""
+    return x.size > 1 and any(n > 1 and s == 0 for n, s in zip(x.shape, x.strides))
+
+
+# ---- GEMM ---------------------------------------------------------------------------------
+
+
+def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, out=None):
+    """alpha * op(a) @ op(b) + beta * c for 2-D a and b, op(x) = x.T when trans_x.
+
+    `c` broadcasts to the result's shape; with beta == 0 it is not read (NaN in it does not
+    propagate, as in BLAS). `out`, if given, must have the result's shape and dtype; it is
+    written and returned. It may be `c` but must not overlap `a` or `b`."""
+    fn = "gemm"
+    dtype = _check_arrays(fn, a=a, b=b, c=c, out=out)
+    _check_ndim(fn, "a", a, 2)
+    _check_ndim(fn, "b", b, 2)
+    alpha = _check_scalar(fn, "alpha", alpha)
+    beta = _check_scalar(fn, "beta", beta)
+    m, k = a.shape[::-1] if trans_a else a.shape
+    kb, n = b.shape[::-1] if trans_b else b.shape
+    if k != kb:
+        raise ValueError(
+            f"{fn}: inner dimensions differ: op(a) is ({m}, {k}) and op(b) is ({kb}, {n}) "
+            f"(a {a.shape}, b {b.shape}, trans_a={trans_a}, trans_b={trans_b})"
+        )
+    if c is not None:
+        try:
+            np.broadcast_shapes(c.shape, (m, n))
+        except ValueError:
+            raise ValueError(f"{fn}: c of shape {c.shape} does not broadcast to ({m}, {n})") from None
+        if np.broadcast_shapes(c.shape, (m, n)) != (m, n):
+            raise ValueError(f"{fn}: c of shape {c.shape} does not broadcast to ({m}, {n})")
+    if out is not None:
+        if out.shape != (m, n):
+            raise ValueError(f"{fn}: out must have shape ({m}, {n}), got {out.shape}")
+        if out.dtype != dtype:
+            raise TypeError(f"{fn}: out must be {dtype}, got {out.dtype}")
+        if not out.flags.writeable:
+            raise ValueError(f"{fn}: out is read-only")
+        if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+            raise ValueError(f"{fn}: out must not overlap a or b")
+
+    if dtype == np.float64:
+        return ref.gemm(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, c=c, out=out)
+
+    use_c = c is not None and beta != 0.0
+    target = out
+    if out is None or _kernel_ready(out) is not out or _has_aliased_elements(out):
+        target = np.empty((m, n), dtype=np.float32)
+    if use_c and c is not target:
+        # c may overlap out (but not be it): read it into a fresh array before out is written
+        src = c.copy() if np.may_share_memory(c, target) else c
+        np.copyto(target, src)
+    _C.gemm(
+        _kernel_ready(a), _kernel_ready(b), target,
+        trans_a=bool(trans_a), trans_b=bool(trans_b), alpha=alpha, beta=beta if use_c else 0.0,
+    )
+    if out is not None and target is not out:
+        out[...] = target
+        return out
+    return target
+
+
+def matmul(a, b):
+    """As numpy.matmul: 1-D operands are promoted (and the added dimension removed) and the
+    leading dimensions broadcast. Runs on ember's batched GEMM."""
+    fn = "matmul"
+    dtype = _check_arrays(fn, a=a, b=b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"{fn}: operands must be at least 1-D, got a {a.shape} and b {b.shape}")
+    if dtype == np.float64:
+        _matmul_shape(fn, a.shape, b.shape)
+        return ref.matmul(a, b)
+    a2 = a[np.newaxis, :] if a.ndim == 1 else a
+    b2 = b[:, np.newaxis] if b.ndim == 1 else b
+    batch, m, k, n = _matmul_shape(fn, a.shape, b.shape)
+    out = np.empty(batch + (m, n), dtype=np.float32)
+    a2, b2 = _kernel_ready(a2), _kernel_ready(b2)
+    if b2.ndim == 2 and a2.ndim > 2 and _fold_rows(a2, k) is not None:
+        # (..., m, k) @ (k, n) with a foldable A is one GEMM of (prod(...) * m, k) @ (k, n)
+        _C.gemm(_fold_rows(a2, k), b2, out.reshape(-1, n))
+    elif not batch:
+        _C.gemm(a2, b2, out)
+    else:
+        _C.gemm(np.broadcast_to(a2, batch + (m, k)), np.broadcast_to(b2, batch + (k, n)), out)
+    if a.ndim == 1:
+        out = out[..., 0, :]
+    if b.ndim == 1:
+        out = out[..., 0]
+    return out
+
+
+def _matmul_shape(fn, a_shape, b_shape):
+    """(batch shape, m, k, n) of numpy.matmul on these shapes, or ValueError."""
+    m, k = (1, a_shape[0]) if len(a_shape) == 1 else a_shape[-2:]
+    kb, n = (b_shape[0], 1) if len(b_shape) == 1 else b_shape[-2:]
+    if k != kb:
+        raise ValueError(
+            f"{fn}: inner dimensions differ: a {tuple(a_shape)} has {k} columns, "
+            f"b {tuple(b_shape)} has {kb} rows"
+        )
+    try:
+        batch = np.broadcast_shapes(tuple(a_shape[:-2]), tuple(b_shape[:-2]))
+    except ValueError:
+        raise ValueError(
+            f"{fn}: batch dimensions of a {tuple(a_shape)} and b {tuple(b_shape)} do not broadcast"
+        ) from None
+    return batch, m, k, n
+
+
+def _fold_rows(a: np.ndarray, k: int):
+    """a (..., m, k) viewed as (prod(...) * m, k) without a copy, or None if its strides forbid."""
+    view = a.view()
+    try:
+        view.shape = (-1, k)
+    except AttributeError:
+        return None
+    return view
