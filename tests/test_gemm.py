@@ -54,7 +54,7 @@ def test_sizes(isa, rng, m, n, k):
     check(rng, m, n, k)
 
 
-@pytest.mark.parametrize("trans_a,trans_b", itertools.product([False, True], repeat=2))
+@pytest.mark.parametrize("trans_a,trans_b", list(itertools.product([False, True], repeat=2)))
 @pytest.mark.parametrize("m,n,k", [(31, 45, 67), (150, 70, 400)])
 def test_transposes_alpha_beta(isa, rng, trans_a, trans_b, m, n, k):
     check(rng, m, n, k, trans_a=trans_a, trans_b=trans_b)

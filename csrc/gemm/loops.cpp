@@ -16,12 +16,9 @@ namespace {
 
 // Below this many flops per thread, extra threads cost more than they save.
 constexpr double kMinFlopsPerThread = 2.0 * 64 * 64 * 64;
-// Small problems skip packing. B is read in place when it has unit column stride, A has at most
-// kDirectBMaxRows rows (too few reuses of B to pay for packing it) and B is small enough that
-// its rows stay in L2 while they are read at their stride ...
-constexpr int64_t kDirectBMaxRows = 128;
-constexpr int64_t kDirectBMaxElements = 128 * 1024;
-// ... and A is read in place when B has at most this many columns.
+// A is read in place, unpacked, when B has at most this many columns: too few reuses of each A
+// block to pay for packing it (measured at 64x784x128 and 256^3, bench/RESULTS.md). Packing B
+// in place of reading it always paid off.
 constexpr int64_t kDirectAMaxCols = 128;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -47,10 +44,8 @@ class Scratch {
 };
 
 struct Workspace {
-  Scratch a;       // packed A block, mc x kc
-  Scratch b;       // packed B panel, kc x nc
-  Scratch a_edge;  // one zero-padded A micro-panel (in-place A, last rows)
-  Scratch b_edge;  // one zero-padded B micro-panel (in-place B, last columns)
+  Scratch a;  // packed A block, mc x kc (or one zero-padded micro-panel when A is read in place)
+  Scratch b;  // packed B panel, kc x nc
 };
 
 Workspace& workspace() {
@@ -58,34 +53,34 @@ Workspace& workspace() {
   return ws;
 }
 
-// Where the micro-kernel reads one micro-panel: A(i, p) = data[i * rs + p * cs], B(p, j) = data[p * rs + j].
-struct Panel {
+// Where the micro-kernel reads one A micro-panel: A(i, p) = data[i * rs + p * cs].
+struct APanel {
   const float* data;
   int64_t rs;
   int64_t cs;
 };
 
-// C (mc, nc) = alpha * A-block @ B-panel + beta * C for one packed (or in-place) block pair.
-// a_panel(ir) and b_panel(jr) give the micro-panels; edge and strided C tiles go through a
-// scratch tile so nothing outside C is touched.
-template <class APanelAt, class BPanelAt>
+// C (mc, nc) = alpha * A-block @ B-panel + beta * C for one A block (packed or in place) and one
+// packed B panel. a_panel(ir) gives the A micro-panel of rows ir..ir+MR; edge and strided C tiles
+// go through a scratch tile so nothing outside C is touched.
+template <class APanelAt>
 void macro_kernel(const UKernel& uk, int64_t mc, int64_t nc, int64_t kc, float alpha,
-                  APanelAt a_panel, BPanelAt b_panel, float beta, Matrix c) {
+                  APanelAt a_panel, const float* b_pack, float beta, Matrix c) {
   alignas(64) float tile[kMaxMR * kMaxNR];
   // NR columns at a time: the B micro-panel stays in L1 while every A micro-panel passes by.
   for (int64_t jr = 0; jr < nc; jr += uk.nr) {
     const int64_t nr = std::min<int64_t>(uk.nr, nc - jr);
-    const Panel bp = b_panel(jr, nr);
+    const float* bp = b_pack + jr * kc;
     // MR rows at a time: one register tile of C.
     for (int64_t ir = 0; ir < mc; ir += uk.mr) {
       const int64_t mr = std::min<int64_t>(uk.mr, mc - ir);
-      const Panel ap = a_panel(ir);
+      const APanel ap = a_panel(ir);
       float* cij = c.data + ir * c.rs + jr * c.cs;
       if (mr == uk.mr && nr == uk.nr && c.cs == 1) {
-        uk.fn(kc, ap.data, ap.rs, ap.cs, bp.data, bp.rs, cij, c.rs, alpha, beta);
+        uk.fn(kc, ap.data, ap.rs, ap.cs, bp, uk.nr, cij, c.rs, alpha, beta);
         continue;
       }
-      uk.fn(kc, ap.data, ap.rs, ap.cs, bp.data, bp.rs, tile, uk.nr, alpha, 0.0f);
+      uk.fn(kc, ap.data, ap.rs, ap.cs, bp, uk.nr, tile, uk.nr, alpha, 0.0f);
       for (int64_t i = 0; i < mr; ++i)
         for (int64_t j = 0; j < nr; ++j) {
           float& out = cij[i * c.rs + j * c.cs];
@@ -100,41 +95,33 @@ void gemm_blocked(const UKernel& uk, int64_t m, int64_t n, int64_t k, float alph
                   ConstMatrix b, float beta, Matrix c) {
   Workspace& ws = workspace();
   const int64_t MR = uk.mr, NR = uk.nr;
-  const bool direct_b = b.cs == 1 && m <= kDirectBMaxRows && k * n <= kDirectBMaxElements;
   const bool direct_a = n <= kDirectAMaxCols;
-  float* a_pack = direct_a ? ws.a_edge.get(MR * uk.kc) : ws.a.get(uk.mc * uk.kc);
-  float* b_pack = direct_b ? ws.b_edge.get(NR * uk.kc) : ws.b.get(uk.kc * uk.nc);
+  float* a_pack = ws.a.get(direct_a ? MR * uk.kc : uk.mc * uk.kc);
+  float* b_pack = ws.b.get(uk.kc * uk.nc);
 
+  // Equal depths of at most KC (784 = 392 + 392, not 384 + 384 + 16): a thin last block would
+  // spend its time loading and storing C.
+  const int64_t kc_step = ceil_div(k, ceil_div(k, uk.kc));
   // NC columns at a time: the packed B panel stays in L3.
   for (int64_t jc = 0; jc < n; jc += uk.nc) {
     const int64_t nc = std::min(uk.nc, n - jc);
     // KC deep at a time: an A and a B micro-panel fit in L1 together.
-    for (int64_t pc = 0; pc < k; pc += uk.kc) {
-      const int64_t kc = std::min(uk.kc, k - pc);
+    for (int64_t pc = 0; pc < k; pc += kc_step) {
+      const int64_t kc = std::min(kc_step, k - pc);
       const float beta_pc = pc == 0 ? beta : 1.0f;
-      const ConstMatrix b_blk{b.data + pc * b.rs + jc * b.cs, b.rs, b.cs};
-      if (!direct_b) pack_b(kc, nc, b_blk, NR, b_pack);
-      auto b_panel = [&](int64_t jr, int64_t nr) -> Panel {
-        if (!direct_b) return {b_pack + jr * kc, NR, 0};
-        if (nr == NR) return {b_blk.data + jr, b_blk.rs, 0};
-        pack_b(kc, nr, {b_blk.data + jr, b_blk.rs, 1}, NR, b_pack);
-        return {b_pack, NR, 0};
-      };
+      pack_b(kc, nc, {b.data + pc * b.rs + jc * b.cs, b.rs, b.cs}, NR, b_pack);
       // MC rows at a time: the packed A block stays in L2.
       for (int64_t ic = 0; ic < m; ic += uk.mc) {
         const int64_t mc = std::min(uk.mc, m - ic);
         const ConstMatrix a_blk{a.data + ic * a.rs + pc * a.cs, a.rs, a.cs};
-        const int64_t full_rows = mc / MR * MR;
-        if (!direct_a)
-          pack_a(mc, kc, a_blk, MR, a_pack);
-        else if (full_rows < mc)
-          pack_a(mc - full_rows, kc, {a_blk.data + full_rows * a.rs, a.rs, a.cs}, MR, a_pack);
-        auto a_panel = [&](int64_t ir) -> Panel {
-          if (!direct_a) return {a_pack + ir * kc, 1, MR};
+        // in place, only the last rows (fewer than MR) are packed, zero-padded
+        const int64_t full_rows = direct_a ? mc / MR * MR : 0;
+        pack_a(mc - full_rows, kc, {a_blk.data + full_rows * a.rs, a.rs, a.cs}, MR, a_pack);
+        auto a_panel = [&](int64_t ir) -> APanel {
           if (ir < full_rows) return {a_blk.data + ir * a.rs, a.rs, a.cs};
-          return {a_pack, 1, MR};
+          return {a_pack + (ir - full_rows) * kc, 1, MR};
         };
-        macro_kernel(uk, mc, nc, kc, alpha, a_panel, b_panel, beta_pc,
+        macro_kernel(uk, mc, nc, kc, alpha, a_panel, b_pack, beta_pc,
                      {c.data + ic * c.rs + jc * c.cs, c.rs, c.cs});
       }
     }
