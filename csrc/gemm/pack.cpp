@@ -30,21 +30,38 @@ void pack_a_panels(int64_t mc, int64_t kc, ConstMatrix a, float* dst) {
 
 template <int NR>
 void pack_b_panels(int64_t kc, int64_t nc, ConstMatrix b, float* dst) {
-  for (int64_t j0 = 0; j0 < nc; j0 += NR, dst += NR * kc) {
-    const int64_t cols = std::min<int64_t>(NR, nc - j0);
-    const float* src = b.data + j0 * b.cs;
-    if (cols == NR && b.cs == 1) {  // row-major B: each panel row is contiguous
-      for (int64_t p = 0; p < kc; ++p)
-        for (int j = 0; j < NR; ++j) dst[p * NR + j] = src[p * b.rs + j];
-    } else if (cols == NR && b.rs == 1) {  // column-major B: NR columns advance together along k
-      const float* col[NR];
-      for (int j = 0; j < NR; ++j) col[j] = src + j * b.cs;
-      for (int64_t p = 0; p < kc; ++p)
-        for (int j = 0; j < NR; ++j) dst[p * NR + j] = col[j][p];
-    } else {  // any strides, or the last columns: zero-pad past nc
-      for (int64_t p = 0; p < kc; ++p)
-        for (int j = 0; j < NR; ++j) dst[p * NR + j] = j < cols ? src[p * b.rs + j * b.cs] : 0.0f;
+  const int64_t full = nc / NR * NR;
+  if (b.cs == 1) {
+    // Row-major B: walk each row once, left to right, dealing its NR-wide pieces to the panels.
+    // Reading panel by panel instead strides over rows and defeats the hardware prefetcher
+    // (4 GB/s instead of memory speed on a 4096-wide B).
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* row = b.data + p * b.rs;
+      for (int64_t j0 = 0; j0 < full; j0 += NR) {
+        float* out = dst + j0 * kc + p * NR;
+        for (int j = 0; j < NR; ++j) out[j] = row[j0 + j];
+      }
     }
+  } else if (b.rs == 1) {  // column-major B: NR columns advance together along k
+    for (int64_t j0 = 0; j0 < full; j0 += NR) {
+      const float* col[NR];
+      for (int j = 0; j < NR; ++j) col[j] = b.data + (j0 + j) * b.cs;
+      float* out = dst + j0 * kc;
+      for (int64_t p = 0; p < kc; ++p)
+        for (int j = 0; j < NR; ++j) out[p * NR + j] = col[j][p];
+    }
+  } else {  // any strides
+    for (int64_t j0 = 0; j0 < full; j0 += NR) {
+      float* out = dst + j0 * kc;
+      for (int64_t p = 0; p < kc; ++p)
+        for (int j = 0; j < NR; ++j) out[p * NR + j] = b.data[p * b.rs + (j0 + j) * b.cs];
+    }
+  }
+  if (full < nc) {  // the last columns, zero-padded to a whole panel
+    const int64_t cols = nc - full;
+    float* out = dst + full * kc;
+    for (int64_t p = 0; p < kc; ++p)
+      for (int j = 0; j < NR; ++j) out[p * NR + j] = j < cols ? b.data[p * b.rs + (full + j) * b.cs] : 0.0f;
   }
 }
 
