@@ -1,17 +1,22 @@
 """SGEMM: ember against numpy.matmul (OpenBLAS) in the same run, same threads.
 
-    python -m pytest bench/bench_gemm.py --benchmark-json=bench/gemm.json
-    python bench/report.py bench/gemm.json
+python -m pytest bench/bench_gemm.py --benchmark-json=bench/gemm.json
+python bench/report.py bench/gemm.json
 """
 
+import ember
 import numpy as np
 import pytest
 
-import ember
-
 # (M, K, N): the MLP layer 64x784x128, square sizes, and a wide-K projection
-SHAPES = [(64, 784, 128), (256, 256, 256), (1024, 1024, 1024), (2048, 2048, 2048),
-          (4096, 4096, 4096), (128, 4096, 1024)]
+SHAPES = [
+    (64, 784, 128),
+    (256, 256, 256),
+    (1024, 1024, 1024),
+    (2048, 2048, 2048),
+    (4096, 4096, 4096),
+    (128, 4096, 1024),
+]
 
 
 def probe_error(a, b, c, rng) -> float:
@@ -28,7 +33,11 @@ def bench_sgemm(benchmark, rng, shape, impl):
     a = rng.standard_normal((m, k), dtype=np.float32)
     b = rng.standard_normal((k, n), dtype=np.float32)
     out = np.empty((m, n), np.float32)
-    run = (lambda: ember.ops.gemm(a, b, out=out)) if impl == "ember" else (lambda: np.matmul(a, b, out=out))
+    run = (
+        (lambda: ember.ops.gemm(a, b, out=out))
+        if impl == "ember"
+        else (lambda: np.matmul(a, b, out=out))
+    )
     run()
     assert probe_error(a, b, out, rng) < 1e-5, "refusing to time a wrong kernel"
     benchmark.group = "sgemm " + "x".join(map(str, shape))

@@ -1,9 +1,8 @@
 import time
 
+import ember
 import numpy as np
 import pytest
-
-import ember
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

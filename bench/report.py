@@ -21,9 +21,12 @@ def main(path: str, peer: str = "numpy") -> None:
         print(f"| {name} | " + " | ".join(cells) + f" | {ratio} |")
     m = data["machine_info"]
     e = m.get("ember", {})
-    print(f"\nMachine: {e.get('brand') or m.get('cpu', {}).get('brand_raw')}, {e.get('threads')} threads, "
-          f"ember {e.get('version')} ({e.get('isa')}: {e.get('kernels')}), numpy {e.get('numpy')}, "
-          f"{data['datetime'][:10]}")
+    print(
+        f"\nMachine: {e.get('brand') or m.get('cpu', {}).get('brand_raw')}, "
+        f"{e.get('threads')} threads, "
+        f"ember {e.get('version')} ({e.get('isa')}: {e.get('kernels')}), numpy {e.get('numpy')}, "
+        f"{data['datetime'][:10]}"
+    )
 
 
 if __name__ == "__main__":

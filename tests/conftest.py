@@ -1,7 +1,6 @@
+import ember
 import numpy as np
 import pytest
-
-import ember
 
 ISAS = ("generic", "avx2", "avx512")
 
@@ -23,7 +22,7 @@ def rng(request):
 
 @pytest.fixture(params=ISAS)
 def isa(request):
-    """Runs the test once per ISA path, switching ember's kernel table; skips paths this CPU lacks."""
+    """Runs the test once per ISA path (switching ember's kernel table); skips those the CPU lacks."""
     name = request.param
     if name not in ember.cpu_info()["supported_isas"]:
         pytest.skip(f"this CPU has no {name} (supported: {ember.cpu_info()['supported_isas']})")

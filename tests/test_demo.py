@@ -15,15 +15,18 @@ def test_demo_learns():
 
 
 def test_demo_command_prints_accuracy():
-    out = subprocess.run([sys.executable, "-m", "ember", "demo", "--epochs", "1"],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "ember", "demo", "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert "test accuracy: 0." in out.stdout
 
 
 def test_load_digits_layout():
     import numpy as np
-
     from ember.data import load_digits
 
     images, labels = load_digits()

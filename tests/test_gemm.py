@@ -2,14 +2,13 @@
 
 import itertools
 
+import ember
 import numpy as np
 import pytest
 from conftest import randn, rel_err
+from ember import ops, ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import ember
-from ember import ops, ref
 
 TOL = 1e-5
 
@@ -25,8 +24,15 @@ def check(rng, m, n, k, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, wi
     out = np.full((m, n), np.nan, np.float32)
     got = ops.gemm(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, c=c, out=out)
     assert got is out
-    want = ref.gemm(a.astype(np.float64), b.astype(np.float64), trans_a=trans_a, trans_b=trans_b,
-                    alpha=alpha, beta=beta, c=None if c is None else c.astype(np.float64))
+    want = ref.gemm(
+        a.astype(np.float64),
+        b.astype(np.float64),
+        trans_a=trans_a,
+        trans_b=trans_b,
+        alpha=alpha,
+        beta=beta,
+        c=None if c is None else c.astype(np.float64),
+    )
     assert rel_err(out, want) < TOL
 
 
@@ -36,20 +42,36 @@ def tile_sizes(tile, block):
 
 def test_edges_around_register_tile(isa, rng):
     b = blocking()
-    for m, n in itertools.product(tile_sizes(b["mr"], 2 * b["mr"]), tile_sizes(b["nr"], 2 * b["nr"])):
+    for m, n in itertools.product(
+        tile_sizes(b["mr"], 2 * b["mr"]), tile_sizes(b["nr"], 2 * b["nr"])
+    ):
         check(rng, m, n, 7)
 
 
 def test_edges_around_cache_blocks(isa, rng):
     b = blocking()
-    for m, k in [(b["mc"] - 1, b["kc"] + 1), (b["mc"] + 1, b["kc"] - 1), (b["mc"], b["kc"]),
-                 (2 * b["mc"] + 5, 2 * b["kc"] + 3)]:
+    for m, k in [
+        (b["mc"] - 1, b["kc"] + 1),
+        (b["mc"] + 1, b["kc"] - 1),
+        (b["mc"], b["kc"]),
+        (2 * b["mc"] + 5, 2 * b["kc"] + 3),
+    ]:
         check(rng, m, 37, k)
     check(rng, 9, b["nc"] + 17, 5)
 
 
-@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (113, 203, 1023), (203, 113, 17), (64, 128, 784),
-                                   (64, 10, 128), (257, 129, 255), (1000, 1000, 1000)])
+@pytest.mark.parametrize(
+    "m,n,k",
+    [
+        (1, 1, 1),
+        (113, 203, 1023),
+        (203, 113, 17),
+        (64, 128, 784),
+        (64, 10, 128),
+        (257, 129, 255),
+        (1000, 1000, 1000),
+    ],
+)
 def test_sizes(isa, rng, m, n, k):
     check(rng, m, n, k)
 
@@ -63,7 +85,7 @@ def test_transposes_alpha_beta(isa, rng, trans_a, trans_b, m, n, k):
 
 
 def strided_views(rng, shape):
-    """The same matrix as C-order, Fortran-order, a stepped slice, a transpose and a reversed view."""
+    """One matrix as C order, Fortran order, a stepped slice, a transpose and a reversed view."""
     base = randn(rng, *shape)
     big = randn(rng, 2 * shape[0] + 1, 3 * shape[1] + 2)
     big[1::2, 2::3] = base
@@ -82,8 +104,11 @@ def test_any_strides(isa, rng, layout_a, layout_b):
     m, n, k = 37, 53, 29
     a = strided_views(rng, (m, k))[layout_a]
     b = strided_views(rng, (k, n))[layout_b]
-    for out in (np.full((m, n), np.nan, np.float32), np.full((n, m), np.nan, np.float32).T,
-                np.full((2 * m, 3 * n), np.nan, np.float32)[::2, ::3]):
+    for out in (
+        np.full((m, n), np.nan, np.float32),
+        np.full((n, m), np.nan, np.float32).T,
+        np.full((2 * m, 3 * n), np.nan, np.float32)[::2, ::3],
+    ):
         ops.gemm(a, b, out=out)
         assert rel_err(out, ref.gemm(a.astype(np.float64), b.astype(np.float64))) < TOL
 
@@ -131,7 +156,11 @@ def test_empty_inner_dimension(isa, rng):
 
 
 def test_float64_is_exact(rng):
-    a, b, c = randn(rng, 30, 40, dtype=np.float64), randn(rng, 40, 50, dtype=np.float64), randn(rng, 30, 50, dtype=np.float64)
+    a, b, c = (
+        randn(rng, 30, 40, dtype=np.float64),
+        randn(rng, 40, 50, dtype=np.float64),
+        randn(rng, 30, 50, dtype=np.float64),
+    )
     got = ops.gemm(a, b, trans_b=False, alpha=0.5, beta=2.0, c=c)
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, 0.5 * (a @ b) + 2.0 * c, rtol=1e-12)
@@ -168,18 +197,34 @@ def test_large_probe(rng):
     assert rel_err(c @ t, a.astype(np.float64) @ (b.astype(np.float64) @ t)) < TOL
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(m=st.integers(1, 70), n=st.integers(1, 70), k=st.integers(0, 300), trans_a=st.booleans(),
-       trans_b=st.booleans(), step=st.integers(1, 3), beta=st.sampled_from([0.0, 1.0, -0.5]),
-       seed=st.integers(0, 2**32 - 1))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    m=st.integers(1, 70),
+    n=st.integers(1, 70),
+    k=st.integers(0, 300),
+    trans_a=st.booleans(),
+    trans_b=st.booleans(),
+    step=st.integers(1, 3),
+    beta=st.sampled_from([0.0, 1.0, -0.5]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_property_random_shapes(m, n, k, trans_a, trans_b, step, beta, seed):
     rng = np.random.default_rng(seed)
     a = randn(rng, *((k, m * step) if trans_a else (m, k * step)))[:, ::step]
     b = randn(rng, *((n * step, k) if trans_b else (k * step, n)))[::step, :]
     c = randn(rng, m, n)
     got = ops.gemm(a, b, trans_a=trans_a, trans_b=trans_b, alpha=0.75, beta=beta, c=c)
-    want = ref.gemm(a.astype(np.float64), b.astype(np.float64), trans_a=trans_a, trans_b=trans_b,
-                    alpha=0.75, beta=beta, c=c.astype(np.float64))
+    want = ref.gemm(
+        a.astype(np.float64),
+        b.astype(np.float64),
+        trans_a=trans_a,
+        trans_b=trans_b,
+        alpha=0.75,
+        beta=beta,
+        c=c.astype(np.float64),
+    )
     assert rel_err(got, want) < TOL or np.abs(got - want).max() < 1e-5
 
 
@@ -190,24 +235,27 @@ def f32(*shape):
     return np.ones(shape, np.float32)
 
 
-@pytest.mark.parametrize("a,b,kwargs,error,match", [
-    (f32(2, 3), np.ones((3, 4), np.int64), {}, TypeError, "b must be float32 or float64"),
-    (np.ones((2, 3), np.float16), f32(3, 4), {}, TypeError, "a must be float32"),
-    (np.ones((2, 3), np.complex64), f32(3, 4), {}, TypeError, "a must be float32"),
-    (np.ones((2, 3), object), f32(3, 4), {}, TypeError, "a must be float32"),
-    (f32(2, 3), np.ones((3, 4)), {}, TypeError, "one dtype"),
-    ([[1.0, 2.0]], f32(2, 1), {}, TypeError, "a must be a NumPy array"),
-    (f32(2, 3), f32(4, 5), {}, ValueError, r"inner dimensions differ.*\(2, 3\).*\(4, 5\)"),
-    (f32(2, 3), f32(2, 4), {"trans_b": True}, ValueError, "inner dimensions differ"),
-    (f32(3), f32(3, 4), {}, ValueError, r"a must be 2-D, got shape \(3,\)"),
-    (f32(2, 3, 1), f32(3, 4), {}, ValueError, "a must be 2-D"),
-    (f32(2, 3), f32(3, 4), {"c": f32(3, 4), "beta": 1.0}, ValueError, "does not broadcast"),
-    (f32(2, 3), f32(3, 4), {"c": f32(1, 1, 4), "beta": 1.0}, ValueError, "does not broadcast"),
-    (f32(2, 3), f32(3, 4), {"out": f32(4, 2)}, ValueError, r"out must have shape \(2, 4\)"),
-    (f32(2, 3), f32(3, 4), {"out": np.ones((2, 4))}, TypeError, "one dtype"),
-    (f32(2, 3), f32(3, 4), {"alpha": "2"}, TypeError, "alpha must be a real number"),
-    (f32(2, 3), f32(3, 4), {"beta": 1j}, TypeError, "beta must be a real number"),
-])
+@pytest.mark.parametrize(
+    "a,b,kwargs,error,match",
+    [
+        (f32(2, 3), np.ones((3, 4), np.int64), {}, TypeError, "b must be float32 or float64"),
+        (np.ones((2, 3), np.float16), f32(3, 4), {}, TypeError, "a must be float32"),
+        (np.ones((2, 3), np.complex64), f32(3, 4), {}, TypeError, "a must be float32"),
+        (np.ones((2, 3), object), f32(3, 4), {}, TypeError, "a must be float32"),
+        (f32(2, 3), np.ones((3, 4)), {}, TypeError, "one dtype"),
+        ([[1.0, 2.0]], f32(2, 1), {}, TypeError, "a must be a NumPy array"),
+        (f32(2, 3), f32(4, 5), {}, ValueError, r"inner dimensions differ.*\(2, 3\).*\(4, 5\)"),
+        (f32(2, 3), f32(2, 4), {"trans_b": True}, ValueError, "inner dimensions differ"),
+        (f32(3), f32(3, 4), {}, ValueError, r"a must be 2-D, got shape \(3,\)"),
+        (f32(2, 3, 1), f32(3, 4), {}, ValueError, "a must be 2-D"),
+        (f32(2, 3), f32(3, 4), {"c": f32(3, 4), "beta": 1.0}, ValueError, "does not broadcast"),
+        (f32(2, 3), f32(3, 4), {"c": f32(1, 1, 4), "beta": 1.0}, ValueError, "does not broadcast"),
+        (f32(2, 3), f32(3, 4), {"out": f32(4, 2)}, ValueError, r"out must have shape \(2, 4\)"),
+        (f32(2, 3), f32(3, 4), {"out": np.ones((2, 4))}, TypeError, "one dtype"),
+        (f32(2, 3), f32(3, 4), {"alpha": "2"}, TypeError, "alpha must be a real number"),
+        (f32(2, 3), f32(3, 4), {"beta": 1j}, TypeError, "beta must be a real number"),
+    ],
+)
 def test_bad_input_raises(a, b, kwargs, error, match):
     with pytest.raises(error, match=match):
         ops.gemm(a, b, **kwargs)

@@ -4,29 +4,45 @@ import os
 import subprocess
 import sys
 
+import ember
 import numpy as np
 import pytest
 
-import ember
-
 
 def run_python(code, **env):
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
 
 
 def test_cpu_info_reports_features_and_choice():
     info = ember.cpu_info()
-    assert set(info["features"]) >= {"sse2", "avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl"}
+    assert set(info["features"]) >= {
+        "sse2",
+        "avx2",
+        "fma",
+        "avx512f",
+        "avx512bw",
+        "avx512dq",
+        "avx512vl",
+    }
     assert "generic" in info["supported_isas"]
     assert info["isa"] in info["supported_isas"]
-    assert info["kernels"]["gemm"].startswith("f32_gemm_") and info["kernels"]["gemm"].endswith(info["isa"])
+    assert info["kernels"]["gemm"].startswith("f32_gemm_") and info["kernels"]["gemm"].endswith(
+        info["isa"]
+    )
     assert info["num_threads"] == ember.get_num_threads()
 
 
 def test_default_isa_is_the_best_supported():
-    out = run_python("import ember; i = ember.cpu_info(); print(i['isa'], i['supported_isas'][-1])",
-                     EMBER_CPU_ISA="")
+    out = run_python(
+        "import ember; i = ember.cpu_info(); print(i['isa'], i['supported_isas'][-1])",
+        EMBER_CPU_ISA="",
+    )
     assert out.returncode == 0, out.stderr
     chosen, best = out.stdout.split()
     assert chosen == best
@@ -34,8 +50,10 @@ def test_default_isa_is_the_best_supported():
 
 @pytest.mark.parametrize("name", ["generic", "avx2", "avx512"])
 def test_env_forces_isa(name):
-    code = ("import numpy as np, ember; i = ember.cpu_info(); a = np.ones((50, 70), np.float32);"
-            "print(i['isa'], i['kernels']['gemm'], float(ember.ops.gemm(a, a.T)[0, 0]))")
+    code = (
+        "import numpy as np, ember; i = ember.cpu_info(); a = np.ones((50, 70), np.float32);"
+        "print(i['isa'], i['kernels']['gemm'], float(ember.ops.gemm(a, a.T)[0, 0]))"
+    )
     out = run_python(code, EMBER_CPU_ISA=name)
     if name in ember.cpu_info()["supported_isas"]:
         assert out.returncode == 0, out.stderr
@@ -79,9 +97,17 @@ def test_matmul_precision_setting():
 
 
 def test_info_command():
-    out = subprocess.run([sys.executable, "-m", "ember", "info"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "ember", "info"], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
-    for word in ("ember " + ember.__version__, "isa:", "gemm kernel: f32_gemm_", "threads:", "cuda:"):
+    for word in (
+        "ember " + ember.__version__,
+        "isa:",
+        "gemm kernel: f32_gemm_",
+        "threads:",
+        "cuda:",
+    ):
         assert word in out.stdout
 
 

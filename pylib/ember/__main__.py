@@ -16,22 +16,30 @@ def info() -> None:
     print(f"ember {ember.__version__}")
     print(f"cpu: {cpu['brand'] or 'unknown'} ({cpu['vendor'] or 'unknown vendor'})")
     print(f"features: {features or '-'}" + (f" (absent: {missing})" if missing else ""))
-    print(f"isa: {cpu['isa']} (supported: {', '.join(cpu['supported_isas'])}; "
-          "force with EMBER_CPU_ISA=generic|avx2|avx512)")
-    print(f"gemm kernel: {blocking['name']} (MR {blocking['mr']}, NR {blocking['nr']}, "
-          f"MC {blocking['mc']}, KC {blocking['kc']}, NC {blocking['nc']})")
+    print(
+        f"isa: {cpu['isa']} (supported: {', '.join(cpu['supported_isas'])}; "
+        "force with EMBER_CPU_ISA=generic|avx2|avx512)"
+    )
+    print(
+        f"gemm kernel: {blocking['name']} (MR {blocking['mr']}, NR {blocking['nr']}, "
+        f"MC {blocking['mc']}, KC {blocking['kc']}, NC {blocking['nc']})"
+    )
     print(f"threads: {ember.get_num_threads()} (ember.set_num_threads or OMP_NUM_THREADS)")
     cuda = ember.cuda_info()
     if not cuda["built"]:
         print("cuda: module not built (no CUDA toolkit at install time)")
         return
     runtime = cuda["runtime_version"]
-    print(f"cuda: module built (runtime {runtime // 1000}.{runtime % 1000 // 10}), "
-          f"{len(cuda['devices'])} device(s) visible")
+    print(
+        f"cuda: module built (runtime {runtime // 1000}.{runtime % 1000 // 10}), "
+        f"{len(cuda['devices'])} device(s) visible"
+    )
     for i, dev in enumerate(cuda["devices"]):
         major, minor = dev["compute_capability"]
-        print(f"  device {i}: {dev['name']} (sm_{major}{minor}, {dev['multiprocessors']} SMs, "
-              f"{dev['total_memory'] / 2**30:.0f} GiB)")
+        print(
+            f"  device {i}: {dev['name']} (sm_{major}{minor}, {dev['multiprocessors']} SMs, "
+            f"{dev['total_memory'] / 2**30:.0f} GiB)"
+        )
 
 
 def main(argv=None) -> int:

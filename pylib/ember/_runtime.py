@@ -50,7 +50,7 @@ def get_float32_matmul_precision() -> str:
 
 
 def cuda_info() -> dict:
-    """Whether the CUDA module was built, its runtime and driver versions and the visible devices."""
+    """Whether the CUDA module was built, its runtime and driver versions, the visible devices."""
     if _cuda is None:
         return {"built": False, "devices": []}
     count = _cuda.device_count()

@@ -43,14 +43,16 @@ def run(epochs: int | None = None, seed: int = 0) -> float:
     x_train, y_train, x_test, y_test = _split(*load_digits(), rng)
     params = [*_init(rng, x_train.shape[1], HIDDEN), *_init(rng, HIDDEN, 10)]
     velocity = [np.zeros_like(p) for p in params]
-    print(f"ember {ember.__version__}: MLP {x_train.shape[1]}-{HIDDEN}-10 on {len(y_train)} digits, "
-          f"kernels {ember.cpu_info()['kernels']['gemm']}, {ember.get_num_threads()} threads")
+    print(
+        f"ember {ember.__version__}: MLP {x_train.shape[1]}-{HIDDEN}-10 on {len(y_train)} digits, "
+        f"kernels {ember.cpu_info()['kernels']['gemm']}, {ember.get_num_threads()} threads"
+    )
     start = time.perf_counter()
     bar = tqdm(range(epochs), desc="training", unit="epoch")
     for _ in bar:
         order = rng.permutation(len(y_train))
         for i in range(0, len(order), BATCH):
-            idx = order[i:i + BATCH]
+            idx = order[i : i + BATCH]
             x, y = x_train[idx], y_train[idx]
             h, logits = _forward(params, x)
             # softmax cross-entropy: d(loss)/d(logits) = (softmax - onehot) / batch
@@ -61,9 +63,13 @@ def run(epochs: int | None = None, seed: int = 0) -> float:
             dlogits = p / len(y)
             w1, _, w2, _ = params
             dh = ops.gemm(dlogits, w2) * (h > 0)
-            grads = [ops.gemm(dh, x, trans_a=True), dh.sum(0),
-                     ops.gemm(dlogits, h, trans_a=True), dlogits.sum(0)]
-            for param, vel, grad in zip(params, velocity, grads):
+            grads = [
+                ops.gemm(dh, x, trans_a=True),
+                dh.sum(0),
+                ops.gemm(dlogits, h, trans_a=True),
+                dlogits.sum(0),
+            ]
+            for param, vel, grad in zip(params, velocity, grads, strict=True):
                 vel *= MOMENTUM
                 vel += grad
                 param -= LR * vel

@@ -1,82 +1,20 @@
-"""ember.ops: the fast backend on plain arrays.
-
-Each function validates its arguments (TypeError for a wrong type or dtype, ValueError naming
-the argument and the shapes for anything else) and then runs ember's kernel: NumPy float32
-arrays go to the CPU kernels in `ember._C`; float64 arrays are computed exactly by `ember.ref`.
-Kernels release the GIL.
-"""
+"""GEMM and matmul on NumPy arrays: float32 on ember's SGEMM (ember._C), float64 via ember.ref."""
 
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 
 from ember import _C, ref
-from ember._runtime import get_float32_matmul_precision, set_float32_matmul_precision
+from ember.ops._validate import (
+    FLOAT64,
+    check_arrays,
+    check_ndim,
+    check_scalar,
+    has_aliased_elements,
+    kernel_ready,
+)
 
-__all__ = ["gemm", "get_float32_matmul_precision", "matmul", "set_float32_matmul_precision"]
-
-# ---- validation ---------------------------------------------------------------------------
-# These run on every call: they are written to cost a few hundred nanoseconds, not microseconds.
-
-_F32 = np.dtype(np.float32)
-_F64 = np.dtype(np.float64)
-
-
-def _is_cupy(x) -> bool:
-    return type(x).__module__.split(".")[0] == "cupy"
-
-
-def _check_arrays(fn: str, **arrays) -> np.dtype:
-    """Checks that every given array is a NumPy float32/float64 array of one dtype; returns it."""
-    dtype = None
-    for name, x in arrays.items():
-        if x is None:
-            continue
-        if not isinstance(x, np.ndarray):
-            if _is_cupy(x):
-                raise NotImplementedError(
-                    f"{fn}: CuPy arrays need ember's CUDA kernels for {fn}, which are not built yet"
-                )
-            raise TypeError(f"{fn}: {name} must be a NumPy array, got {type(x).__name__}")
-        char = x.dtype.char  # 'f' float32 and 'd' float64, in either byte order
-        if char != "f" and char != "d":
-            raise TypeError(f"{fn}: {name} must be float32 or float64, got {x.dtype}")
-        if dtype is None:
-            dtype = _F32 if char == "f" else _F64
-        elif char != dtype.char:
-            raise TypeError(f"{fn}: all arrays must share one dtype, got {dtype} and {x.dtype} ({name})")
-    return dtype
-
-
-def _check_ndim(fn: str, name: str, x: np.ndarray, ndim: int) -> None:
-    if x.ndim != ndim:
-        raise ValueError(f"{fn}: {name} must be {ndim}-D, got shape {x.shape}")
-
-
-def _check_scalar(fn: str, name: str, value) -> float:
-    if type(value) is float:
-        return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
-    return float(value)
-
-
-def _kernel_ready(x: np.ndarray) -> np.ndarray:
-    """x itself if the C++ kernels can read it in place (native float32, aligned, whole-element
-    strides), else a float32 copy."""
-    if x.dtype == _F32 and x.flags.aligned and (x.flags.c_contiguous or all(s % 4 == 0 for s in x.strides)):
-        return x
-    return np.array(x, dtype=np.float32)
-
-
-def _has_aliased_elements(x: np.ndarray) -> bool:
-    """True if two indices of x address one element (a zero stride on a dimension longer than 1)."""
-    return x.size > 1 and any(n > 1 and s == 0 for n, s in zip(x.shape, x.strides))
-
-
-# ---- GEMM ---------------------------------------------------------------------------------
+__all__ = ["gemm", "matmul"]
 
 
 def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, out=None):
@@ -86,11 +24,11 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, out
     propagate, as in BLAS). `out`, if given, must have the result's shape and dtype; it is
     written and returned. It may be `c` but must not overlap `a` or `b`."""
     fn = "gemm"
-    dtype = _check_arrays(fn, a=a, b=b, c=c, out=out)
-    _check_ndim(fn, "a", a, 2)
-    _check_ndim(fn, "b", b, 2)
-    alpha = _check_scalar(fn, "alpha", alpha)
-    beta = _check_scalar(fn, "beta", beta)
+    dtype = check_arrays(fn, a=a, b=b, c=c, out=out)
+    check_ndim(fn, "a", a, 2)
+    check_ndim(fn, "b", b, 2)
+    alpha = check_scalar(fn, "alpha", alpha)
+    beta = check_scalar(fn, "beta", beta)
     m, k = a.shape[::-1] if trans_a else a.shape
     kb, n = b.shape[::-1] if trans_b else b.shape
     if k != kb:
@@ -106,22 +44,31 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, out
         if not out.flags.writeable:
             raise ValueError(f"{fn}: out is read-only")
 
-    if dtype == np.float64:
+    if dtype is FLOAT64:
         if out is not None and (np.may_share_memory(out, a) or np.may_share_memory(out, b)):
             raise ValueError(f"{fn}: out must not overlap a or b")
-        return ref.gemm(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, c=c, out=out)
+        return ref.gemm(
+            a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, c=c, out=out
+        )
 
     use_c = c is not None and beta != 0.0
     target = out
-    if out is None or _kernel_ready(out) is not out or _has_aliased_elements(out):
+    if out is None or kernel_ready(out) is not out or has_aliased_elements(out):
         target = np.empty((m, n), dtype=np.float32)
     if use_c and c is not target:
         # c may overlap out (but not be it): read it into a fresh array before out is written
         src = c.copy() if np.may_share_memory(c, target) else c
         np.copyto(target, src)
     # the extension refuses an out that overlaps a or b
-    _C.gemm(_kernel_ready(a), _kernel_ready(b), target, bool(trans_a), bool(trans_b), alpha,
-            beta if use_c else 0.0)
+    _C.gemm(
+        kernel_ready(a),
+        kernel_ready(b),
+        target,
+        bool(trans_a),
+        bool(trans_b),
+        alpha,
+        beta if use_c else 0.0,
+    )
     if target is not out and out is not None:
         out[...] = target
         return out
@@ -139,17 +86,17 @@ def matmul(a, b):
     """As numpy.matmul: 1-D operands are promoted (and the added dimension removed) and the
     leading dimensions broadcast. Runs on ember's batched GEMM."""
     fn = "matmul"
-    dtype = _check_arrays(fn, a=a, b=b)
+    dtype = check_arrays(fn, a=a, b=b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"{fn}: operands must be at least 1-D, got a {a.shape} and b {b.shape}")
-    if dtype == np.float64:
+    if dtype is FLOAT64:
         _matmul_shape(fn, a.shape, b.shape)
         return ref.matmul(a, b)
     a2 = a[np.newaxis, :] if a.ndim == 1 else a
     b2 = b[:, np.newaxis] if b.ndim == 1 else b
     batch, m, k, n = _matmul_shape(fn, a.shape, b.shape)
     out = np.empty(batch + (m, n), dtype=np.float32)
-    a2, b2 = _kernel_ready(a2), _kernel_ready(b2)
+    a2, b2 = kernel_ready(a2), kernel_ready(b2)
     if b2.ndim == 2 and a2.ndim > 2 and _fold_rows(a2, k) is not None:
         # (..., m, k) @ (k, n) with a foldable A is one GEMM of (prod(...) * m, k) @ (k, n)
         _C.gemm(_fold_rows(a2, k), b2, out.reshape(-1, n))

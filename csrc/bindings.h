@@ -1,0 +1,9 @@
+// Each kernel family binds its functions into ember._C from its own bindings.cpp.
+#pragma once
+#include <pybind11/pybind11.h>
+
+namespace ember {
+
+void bind_gemm(pybind11::module_& m);
+
+}  // namespace ember

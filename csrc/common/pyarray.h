@@ -1,0 +1,26 @@
+// Checks shared by the bindings of every kernel family: they turn a NumPy array into raw
+// pointers and element strides, or throw the Python exception that says what is wrong.
+#pragma once
+#include <pybind11/numpy.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ember {
+
+// "(2, 3)": an array's shape as Python prints it.
+std::string shape_str(const pybind11::array& x);
+
+// Checks that `x` is a native float32 array whose strides are whole elements (TypeError /
+// ValueError naming `name` otherwise); returns its strides in elements.
+std::vector<int64_t> float32_strides(const pybind11::array& x, const char* name);
+
+// True if the bytes spanned by x and y intersect (empty arrays span nothing).
+bool overlap(const pybind11::array& x, const pybind11::array& y);
+
+// Element offsets of every index of the first `batch_dims` dimensions of `x`, in C order.
+std::vector<int64_t> batch_offsets(const pybind11::array& x, const std::vector<int64_t>& strides,
+                                   int batch_dims);
+
+}  // namespace ember
