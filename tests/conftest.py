@@ -22,7 +22,7 @@ def rng(request):
 
 @pytest.fixture(params=ISAS)
 def isa(request):
-    """Runs the test once per ISA path (switching ember's kernel table); skips those the CPU lacks."""
+    """Runs the test once per ISA path (switching the kernel table); skips those the CPU lacks."""
     name = request.param
     if name not in ember.cpu_info()["supported_isas"]:
         pytest.skip(f"this CPU has no {name} (supported: {ember.cpu_info()['supported_isas']})")
