@@ -1,23 +1,10 @@
 // f32_gemm_6x16_avx2: a 6 x 16 register tile = 12 ymm accumulators + 2 B vectors + 1 broadcast.
 // Compiled with -mavx2 -mfma only.
-#include <immintrin.h>
-
+#include "common/simd_avx2.h"
 #include "gemm/ukernel.h"
 #include "gemm/ukernel_simd.h"
 
 namespace {
-
-struct Avx2 {
-  using Reg = __m256;
-  static constexpr int width = 8;
-  static Reg zero() { return _mm256_setzero_ps(); }
-  static Reg set1(float x) { return _mm256_set1_ps(x); }
-  static Reg load(const float* p) { return _mm256_loadu_ps(p); }
-  static Reg broadcast(const float* p) { return _mm256_broadcast_ss(p); }
-  static void store(float* p, Reg v) { _mm256_storeu_ps(p, v); }
-  static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
-  static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
-};
 
 constexpr int kMR = 6;
 constexpr int kNV = 2;

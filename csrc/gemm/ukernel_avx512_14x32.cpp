@@ -1,23 +1,10 @@
 // f32_gemm_14x32_avx512: a 14 x 32 register tile = 28 zmm accumulators + 2 B vectors + 1
 // broadcast, 31 of the 32 zmm registers. Compiled with -mavx512f/bw/dq/vl only.
-#include <immintrin.h>
-
+#include "common/simd_avx512.h"
 #include "gemm/ukernel.h"
 #include "gemm/ukernel_simd.h"
 
 namespace {
-
-struct Avx512 {
-  using Reg = __m512;
-  static constexpr int width = 16;
-  static Reg zero() { return _mm512_setzero_ps(); }
-  static Reg set1(float x) { return _mm512_set1_ps(x); }
-  static Reg load(const float* p) { return _mm512_loadu_ps(p); }
-  static Reg broadcast(const float* p) { return _mm512_set1_ps(*p); }
-  static void store(float* p, Reg v) { _mm512_storeu_ps(p, v); }
-  static Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }
-  static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
-};
 
 constexpr int kMR = 14;
 constexpr int kNV = 2;
