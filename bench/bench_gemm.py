@@ -4,9 +4,10 @@ python -m pytest bench/bench_gemm.py --benchmark-json=bench/gemm.json
 python bench/report.py bench/gemm.json
 """
 
-import ember
 import numpy as np
 import pytest
+
+import ember
 
 # (M, K, N): the MLP layer 64x784x128, square sizes, and a wide-K projection
 SHAPES = [

@@ -1,8 +1,9 @@
 import time
 
-import ember
 import numpy as np
 import pytest
+
+import ember
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -1,6 +1,7 @@
-import ember
 import numpy as np
 import pytest
+
+import ember
 
 ISAS = ("generic", "avx2", "avx512")
 

@@ -27,6 +27,7 @@ def test_demo_command_prints_accuracy():
 
 def test_load_digits_layout():
     import numpy as np
+
     from ember.data import load_digits
 
     images, labels = load_digits()

@@ -2,13 +2,14 @@
 
 import itertools
 
-import ember
 import numpy as np
 import pytest
-from conftest import randn, rel_err
-from ember import ops, ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import ember
+from conftest import randn, rel_err
+from ember import ops, ref
 
 TOL = 1e-5
 

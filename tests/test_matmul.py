@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from conftest import randn, rel_err
 from ember import ops, ref
 

@@ -4,9 +4,10 @@ import os
 import subprocess
 import sys
 
-import ember
 import numpy as np
 import pytest
+
+import ember
 
 
 def run_python(code, **env):

@@ -32,6 +32,14 @@ struct Avx2 {
   }
   // lanes where a is NaN keep a, the others take b
   static Reg keep_nan(Reg a, Reg b) { return _mm256_blendv_ps(b, a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q)); }
+  static Reg abs(Reg a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  // |mag| with the sign of sign
+  static Reg copysign(Reg mag, Reg sign) {
+    const Reg s = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(s, mag), _mm256_and_ps(s, sign));
+  }
+  // lanes where x < t take a, the others (and NaN) take b
+  static Reg select_lt(Reg x, Reg t, Reg a, Reg b) { return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, t, _CMP_LT_OQ)); }
   static float reduce_add(Reg a) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));

@@ -29,6 +29,14 @@ struct Avx512 {
   static Reg ldexp(Reg a, Reg n) { return _mm512_scalef_ps(a, n); }
   // lanes where a is NaN keep a, the others take b
   static Reg keep_nan(Reg a, Reg b) { return _mm512_mask_mov_ps(b, _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), a); }
+  static Reg abs(Reg a) { return _mm512_abs_ps(a); }
+  // |mag| with the sign of sign
+  static Reg copysign(Reg mag, Reg sign) {
+    const Reg s = _mm512_set1_ps(-0.0f);
+    return _mm512_or_ps(_mm512_andnot_ps(s, mag), _mm512_and_ps(s, sign));
+  }
+  // lanes where x < t take a, the others (and NaN) take b
+  static Reg select_lt(Reg x, Reg t, Reg a, Reg b) { return _mm512_mask_mov_ps(b, _mm512_cmp_ps_mask(x, t, _CMP_LT_OQ), a); }
   static float reduce_add(Reg a) { return _mm512_reduce_add_ps(a); }
   static float reduce_max(Reg a) { return _mm512_reduce_max_ps(a); }
 };
