@@ -50,6 +50,7 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "ember's CPU kernels (private: use ember.ops)";
   m.attr("__version__") = EMBER_VERSION;
   cpu::init_dispatch();
+  cpu::init_threads();
 
   m.def("cpu_info", &cpu_info, "CPU features, the chosen ISA path and its kernels");
   m.def("num_threads", &cpu::num_threads);

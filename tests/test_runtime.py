@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import ember
+from conftest import randn
 
 
 def run_python(code, **env):
@@ -130,3 +131,30 @@ def test_cupy_arrays_get_a_clear_error():
 def test_cuda_device_is_described():
     dev = ember.cuda_info()["devices"][0]
     assert dev["name"] and dev["compute_capability"] >= (8, 0) and dev["total_memory"] > 0
+
+
+def test_fork_after_threaded_kernels_does_not_hang():
+    code = (
+        "import os, numpy as np, ember\n"
+        "a = np.ones((512, 512), np.float32)\n"
+        "ember.ops.gemm(a, a)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    ok = ember.ops.gemm(a, a)[0, 0] == 512 and ember.get_num_threads() == 1\n"
+        "    os._exit(0 if ok else 3)\n"
+        "print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), ember.get_num_threads())\n"
+    )
+    out = run_python(code, OMP_NUM_THREADS="2")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "2"]
+
+
+def test_threads_calling_at_once_agree_with_serial(rng):
+    from concurrent.futures import ThreadPoolExecutor
+
+    pairs = [(randn(rng, 150 + i, 97), randn(rng, 97, 130 - i)) for i in range(16)]
+    serial = [ember.ops.gemm(a, b) for a, b in pairs]
+    with ThreadPoolExecutor(8) as pool:
+        parallel = list(pool.map(lambda ab: ember.ops.gemm(*ab), pairs))
+    for s, p in zip(serial, parallel, strict=True):
+        np.testing.assert_array_equal(s, p)
