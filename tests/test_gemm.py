@@ -177,17 +177,20 @@ def test_big_endian_and_misaligned_inputs_are_read_correctly(rng):
     assert rel_err(ops.gemm(raw, b), want) < TOL
 
 
-def test_thread_count_does_not_change_results(rng):
-    a, b = randn(rng, 301, 257), randn(rng, 257, 199)
+def test_thread_count_does_not_change_results(isa, rng):
+    # every element gets the same arithmetic wherever the threads cut C: results are bitwise equal
+    k = 2 * blocking()["kc"] + 5
+    a, b, c = randn(rng, 301, k), randn(rng, k, 199), randn(rng, 301, 199)
     threads = ember.get_num_threads()
+    results = []
     try:
-        ember.set_num_threads(1)
-        one = ops.gemm(a, b)
-        ember.set_num_threads(3)
-        three = ops.gemm(a, b)
+        for n in (1, 2, 3, 4):
+            ember.set_num_threads(n)
+            results.append(ops.gemm(a, b, alpha=0.7, beta=1.3, c=c))
     finally:
         ember.set_num_threads(threads)
-    assert rel_err(three, one.astype(np.float64)) < 1e-6
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
 
 
 def test_large_probe(rng):

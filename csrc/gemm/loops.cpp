@@ -2,6 +2,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <exception>
 #include <new>
@@ -80,11 +81,14 @@ void macro_kernel(const UKernel& uk, int64_t mc, int64_t nc, int64_t kc, float a
         uk.fn(kc, ap.data, ap.rs, ap.cs, bp, uk.nr, cij, c.rs, alpha, beta);
         continue;
       }
-      uk.fn(kc, ap.data, ap.rs, ap.cs, bp, uk.nr, tile, uk.nr, alpha, 0.0f);
+      // Same rounding as the micro-kernel's own epilogue, so no element's value depends on
+      // whether its tile is whole (and so on how C was cut among threads).
+      uk.fn(kc, ap.data, ap.rs, ap.cs, bp, uk.nr, tile, uk.nr, 1.0f, 0.0f);
       for (int64_t i = 0; i < mr; ++i)
         for (int64_t j = 0; j < nr; ++j) {
           float& out = cij[i * c.rs + j * c.cs];
-          out = beta == 0.0f ? tile[i * uk.nr + j] : tile[i * uk.nr + j] + beta * out;
+          const float acc = tile[i * uk.nr + j];
+          out = beta == 0.0f ? acc * alpha : std::fma(acc, alpha, out * beta);
         }
     }
   }

@@ -1,5 +1,7 @@
 // f32_gemm_4x8_generic: the portable reference micro-kernel, plain C++ for the baseline ISA
 // (any CPU). Same contract as the SIMD kernels (ukernel.h).
+#include <cmath>
+
 #include "gemm/ukernel.h"
 
 namespace {
@@ -22,9 +24,10 @@ void ukernel_4x8(int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const fl
     a += cs_a;
     b += rs_b;
   }
+  // the SIMD kernels' epilogue: acc * alpha, or fma(acc, alpha, c * beta)
   for (int i = 0; i < kMR; ++i)
     for (int j = 0; j < kNR; ++j)
-      c[i * rs_c + j] = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * rs_c + j];
+      c[i * rs_c + j] = beta == 0.0f ? acc[i][j] * alpha : std::fma(acc[i][j], alpha, c[i * rs_c + j] * beta);
 }
 
 }  // namespace
