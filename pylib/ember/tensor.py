@@ -141,7 +141,7 @@ class Tensor:
         return self.data
 
     def __array__(self, dtype=None, copy=None):
-        array = self.cpu().data
+        array = _move(self.data, "cpu")
         return np.array(array, dtype=dtype, copy=True) if copy else np.asarray(array, dtype)
 
     def item(self):
@@ -212,7 +212,7 @@ class Tensor:
 
     def __repr__(self) -> str:
         body = np.array2string(
-            np.asarray(self.cpu().data), separator=", ", prefix="tensor(", threshold=1000
+            _move(self.data, "cpu"), separator=", ", prefix="tensor(", threshold=1000
         )
         extras = [body]
         if self.device == "cuda":
