@@ -1,0 +1,79 @@
+"""Adam and AdamW (Adam with decoupled weight decay)."""
+
+from __future__ import annotations
+
+import math
+
+from ember.autograd import array_module
+from ember.optim.optimizer import Optimizer
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    """PyTorch's update, for each parameter p with gradient g at step t = 1, 2, ...:
+
+    g = g + weight_decay * p            (Adam)   |   p = p * (1 - lr * weight_decay) (AdamW)
+    m = m + (1 - beta1) * (g - m)
+    v = beta2 * v + (1 - beta2) * g * g          (amsgrad: v_max = max(v_max, v), used below)
+    p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+    """
+
+    decoupled_weight_decay = False
+
+    def __init__(
+        self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False
+    ):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        defaults = dict(
+            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
+        )
+        super().__init__(params, defaults)
+
+    def _update(self, param, grad, state, group):
+        xp = array_module(param)
+        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(param)
+            state["exp_avg_sq"] = xp.zeros_like(param)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = xp.zeros_like(param)
+        state["step"] += 1
+        step = state["step"]
+        if weight_decay != 0:
+            if self.decoupled_weight_decay:
+                param *= 1 - lr * weight_decay
+            else:
+                grad = grad + weight_decay * param
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg += (1 - beta1) * (grad - exp_avg)
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * grad * grad
+        if group["amsgrad"]:
+            xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+            exp_avg_sq = state["max_exp_avg_sq"]
+        step_size = lr / (1 - beta1**step)
+        denom = xp.sqrt(exp_avg_sq) / math.sqrt(1 - beta2**step) + eps
+        param -= step_size * (exp_avg / denom)
+
+
+class AdamW(Adam):
+    """Adam whose weight decay shrinks the parameters directly (p *= 1 - lr * weight_decay)
+    instead of adding to the gradient; default weight_decay 1e-2."""
+
+    decoupled_weight_decay = True
+
+    def __init__(
+        self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False
+    ):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)

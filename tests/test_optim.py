@@ -1,0 +1,212 @@
+"""ember.optim: SGD/Adam/AdamW trajectories against torch.optim with identical parameters and
+gradients, parameter groups, state dicts, and the learning-rate schedulers."""
+
+import numpy as np
+import pytest
+
+import ember
+from ember import optim
+
+
+def make_params(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(dtype) for s in [(4, 3), (3,), (2, 2, 2)]]
+
+
+def fake_grad(p, step, i):
+    """A deterministic gradient that depends on the parameter's value (as a real one does)."""
+    return np.sin(3 * p + step + i) + 0.1 * p
+
+
+def run_ember(make_optimizer, arrays, steps, groups=None):
+    params = [ember.tensor(a, requires_grad=True) for a in arrays]
+    opt = make_optimizer(params if groups is None else groups(params))
+    for step in range(steps):
+        for i, p in enumerate(params):
+            p.grad = ember.tensor(fake_grad(p.numpy(), step, i))
+        opt.step()
+    return params, opt
+
+
+def run_torch(make_optimizer, arrays, steps, groups=None):
+    torch = pytest.importorskip("torch")
+    params = [torch.tensor(a, requires_grad=True) for a in arrays]
+    opt = make_optimizer(params if groups is None else groups(params))
+    for step in range(steps):
+        for i, p in enumerate(params):
+            p.grad = torch.tensor(fake_grad(p.detach().numpy(), step, i))
+        opt.step()
+    return params, opt
+
+
+CONFIGS = {
+    "sgd": ("SGD", dict(lr=0.1)),
+    "sgd_momentum": ("SGD", dict(lr=0.1, momentum=0.9)),
+    "sgd_dampening_wd": ("SGD", dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.01)),
+    "sgd_nesterov": ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)),
+    "adam": ("Adam", dict(lr=0.01)),
+    "adam_wd_betas": ("Adam", dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
+    "adam_amsgrad": ("Adam", dict(lr=0.01, amsgrad=True)),
+    "adamw": ("AdamW", dict(lr=0.01)),
+    "adamw_wd": ("AdamW", dict(lr=0.03, weight_decay=0.2, betas=(0.5, 0.9))),
+}
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+def test_trajectory_matches_torch(config, dtype, tol):
+    torch = pytest.importorskip("torch")
+    name, kwargs = CONFIGS[config]
+    arrays = make_params(dtype)
+    ours, _ = run_ember(lambda p: getattr(optim, name)(p, **kwargs), arrays, steps=6)
+    theirs, _ = run_torch(lambda p: getattr(torch.optim, name)(p, **kwargs), arrays, steps=6)
+    for o, t in zip(ours, theirs, strict=True):
+        assert o.dtype == dtype
+        np.testing.assert_allclose(o.numpy(), t.detach().numpy(), rtol=tol, atol=tol)
+
+
+def test_param_groups_match_torch():
+    torch = pytest.importorskip("torch")
+    arrays = make_params(np.float64)
+
+    def groups(params):
+        return [{"params": params[:2]}, {"params": params[2:], "lr": 0.5, "momentum": 0.0}]
+
+    ours, opt = run_ember(lambda g: optim.SGD(g, lr=0.1, momentum=0.9), arrays, 4, groups)
+    theirs, _ = run_torch(lambda g: torch.optim.SGD(g, lr=0.1, momentum=0.9), arrays, 4, groups)
+    for o, t in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(o.numpy(), t.detach().numpy(), rtol=1e-12)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    assert opt.param_groups[1]["momentum"] == 0.0 and opt.param_groups[0]["nesterov"] is False
+
+
+@pytest.mark.parametrize("config", ["sgd_momentum", "adam_amsgrad", "adamw_wd"])
+def test_state_dict_round_trip_continues_the_trajectory(config):
+    name, kwargs = CONFIGS[config]
+    arrays = make_params(np.float64)
+    straight, _ = run_ember(lambda p: getattr(optim, name)(p, **kwargs), arrays, steps=6)
+
+    first, opt = run_ember(lambda p: getattr(optim, name)(p, **kwargs), arrays, steps=3)
+    state = opt.state_dict()
+    assert sorted(state["state"]) == [0, 1, 2]
+    assert state["param_groups"][0]["params"] == [0, 1, 2]
+    resumed = [ember.tensor(p.numpy(), requires_grad=True) for p in first]
+    opt2 = getattr(optim, name)(resumed, lr=123.0)
+    opt2.load_state_dict(state)
+    assert opt2.param_groups[0]["lr"] == kwargs["lr"]
+    for step in range(3, 6):
+        for i, p in enumerate(resumed):
+            p.grad = ember.tensor(fake_grad(p.numpy(), step, i))
+        opt2.step()
+    for a, b in zip(straight, resumed, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # the saved state is a copy: stepping the first optimizer again does not change it
+    key = "momentum_buffer" if name == "SGD" else "exp_avg"
+    before = state["state"][0][key].copy()
+    opt.step()
+    np.testing.assert_array_equal(state["state"][0][key], before)
+
+
+def test_load_state_dict_checks_the_layout():
+    params = [ember.zeros(2, requires_grad=True), ember.zeros(3, requires_grad=True)]
+    state = optim.SGD(params, lr=0.1).state_dict()
+    with pytest.raises(ValueError, match="doesn't match the size"):
+        optim.SGD(params[:1], lr=0.1).load_state_dict(state)
+
+
+def test_zero_grad_and_skipping_parameters_without_grad():
+    a, b = ember.ones(2, requires_grad=True), ember.ones(2, requires_grad=True)
+    opt = optim.SGD([a, b], lr=0.5)
+    a.grad = ember.tensor([1.0, 2.0])
+    opt.step()
+    assert a.tolist() == [0.5, 0.0] and b.tolist() == [1.0, 1.0]
+    opt.zero_grad()
+    assert a.grad is None
+
+
+def test_closure_is_called_with_grad_enabled():
+    w = ember.tensor([2.0], requires_grad=True)
+    opt = optim.SGD([w], lr=0.25)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w * w).sum()
+        loss.backward()
+        return loss
+
+    with ember.no_grad():
+        loss = opt.step(closure)
+    assert loss.item() == 4.0 and w.item() == 1.0
+
+
+def test_constructor_errors():
+    p = [ember.zeros(1, requires_grad=True)]
+    with pytest.raises(ValueError, match="empty parameter list"):
+        optim.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="Nesterov"):
+        optim.SGD(p, lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="learning rate"):
+        optim.Adam(p, lr=-1)
+    with pytest.raises(ValueError, match="beta"):
+        optim.AdamW(p, betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        optim.SGD([{"params": p}, {"params": p}], lr=0.1)
+    with pytest.raises(TypeError):
+        optim.SGD(p[0], lr=0.1)
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.SGD([p[0] * 2], lr=0.1)
+
+
+def test_adamw_defaults():
+    opt = optim.AdamW([ember.zeros(1, requires_grad=True)])
+    group = opt.param_groups[0]
+    assert group["weight_decay"] == 1e-2 and group["lr"] == 1e-3 and group["betas"] == (0.9, 0.999)
+
+
+# ---- learning-rate schedulers ------------------------------------------------------------
+
+SCHEDULERS = {
+    "step": ("StepLR", dict(step_size=3, gamma=0.5)),
+    "cosine": ("CosineAnnealingLR", dict(T_max=7, eta_min=0.001)),
+    "lambda": ("LambdaLR", dict(lr_lambda=lambda epoch: 0.95**epoch / (1 + epoch % 2))),
+}
+
+
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_scheduler_matches_torch(name):
+    torch = pytest.importorskip("torch")
+    cls, kwargs = SCHEDULERS[name]
+
+    def lrs(lib, params):
+        opt = lib.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.3}], lr=0.1)
+        sched = getattr(lib.lr_scheduler, cls)(opt, **kwargs)
+        seen = [sched.get_last_lr()]
+        for _ in range(20):  # past T_max: the cosine turns back up, as PyTorch's does
+            opt.step()
+            sched.step()
+            seen.append(sched.get_last_lr())
+            assert [g["lr"] for g in opt.param_groups] == seen[-1]
+        return np.array(seen)
+
+    ours = lrs(optim, [ember.zeros(1, requires_grad=True) for _ in range(2)])
+    theirs = lrs(torch.optim, [torch.zeros(1, requires_grad=True) for _ in range(2)])
+    np.testing.assert_allclose(ours, theirs, rtol=1e-13)
+
+
+def test_scheduler_state_dict_round_trip():
+    p = [ember.zeros(1, requires_grad=True)]
+    opt = optim.SGD(p, lr=1.0)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=2)
+    for _ in range(3):
+        sched.step()
+    state = sched.state_dict()
+    assert "optimizer" not in state and state["last_epoch"] == 3
+    opt2 = optim.SGD(p, lr=1.0)
+    sched2 = optim.lr_scheduler.StepLR(opt2, step_size=2)
+    sched2.load_state_dict(state)
+    opt2.param_groups[0]["lr"] = sched.get_last_lr()[0]
+    sched.step()
+    sched2.step()
+    assert sched.get_last_lr() == sched2.get_last_lr()
+    lam = optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0)
+    assert lam.state_dict()["lr_lambdas"] == [None]
