@@ -57,4 +57,5 @@ PYBIND11_MODULE(_C, m) {
       "_select_isa", [](const std::string& name) { cpu::select_isa(cpu::parse_isa(name)); }, py::arg("name"),
       "Switch the kernel table (tests only; not thread-safe against running kernels)");
   bind_gemm(m);
+  bind_conv(m);
 }
