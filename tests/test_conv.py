@@ -49,6 +49,8 @@ CASES = [
     (4, 1, 28, 28, 8, 3, 3, {}),  # one input channel: C*R*S = 9
     (5, 64, 21, 19, 16, 3, 3, {"padding": 1}),  # several column chunks per image
     (9, 16, 6, 5, 24, 3, 3, {"padding": 1, "stride": 2}),  # images over the threads, a remainder
+    (2, 512, 15, 20, 8, 1, 1, {}),  # 1x1 in several chunks (views of the image)
+    (3, 64, 20, 17, 32, 3, 3, {"groups": 2, "padding": 1}),  # groups in several chunks
 ]
 
 

@@ -16,13 +16,15 @@ void col2im(const Geometry& g, const float* cols, int64_t rs, int64_t cs, int64_
             int64_t l0, int64_t l1, float* dx) {
   if (l0 >= l1) return;
   const RowSpan rows = rows_of(l0, l1, g.q);
-  for (int64_t c = c0; c < c1; ++c) {
-    float* plane = dx + c * g.h * g.w;
-    for (int64_t r = 0; r < g.r; ++r)
-      for (int64_t s = 0; s < g.s; ++s) {
+  // Kernel offsets outermost, as in im2col; each element of dx sums its windows in one fixed
+  // order all the same.
+  for (int64_t r = 0; r < g.r; ++r)
+    for (int64_t s = 0; s < g.s; ++s) {
+      const int64_t off_w = s * g.dil_w - g.pad_w;
+      const Range inside = valid_outputs(off_w, g.stride_w, g.w, g.q);
+      for (int64_t c = c0; c < c1; ++c) {
+        float* plane = dx + c * g.h * g.w;
         const float* row = cols + ((c * g.r + r) * g.s + s) * rs;
-        const int64_t off_w = s * g.dil_w - g.pad_w;
-        const Range inside = valid_outputs(off_w, g.stride_w, g.w, g.q);
         for (int64_t p = rows.first; p <= rows.last; ++p) {
           const int64_t ih = p * g.stride_h - g.pad_h + r * g.dil_h;
           if (ih < 0 || ih >= g.h) continue;
@@ -39,7 +41,7 @@ void col2im(const Geometry& g, const float* cols, int64_t rs, int64_t cs, int64_
           }
         }
       }
-  }
+    }
 }
 
 // Threads over images x channels: each (n, c) owns one plane of x, zeroes it and sums into it.

@@ -21,14 +21,16 @@ namespace ember::conv {
 namespace {
 
 using gemm::ConstMatrix;
-using gemm::Matrix;
 using gemm::UKernel;
 
-// im2col writes at most this many bytes per chunk (per thread), so the chunk is still in L2 when
-// the GEMM packs it into B panels ...
-constexpr int64_t kChunkBytes = 384 * 1024;
+// im2col writes at most this many bytes per chunk (per thread), so that the chunk is still in L2
+// when the GEMM packs it into B panels ...
+constexpr int64_t kChunkBytes = 256 * 1024;
 // ... as a whole number of every ISA's register-tile widths (NR = 8, 16, 32), and never fewer
-// than kMinChunk positions: the GEMM packs W once per chunk, and dW's GEMM is kMinChunk deep.
+// than kMinChunk positions: dW's GEMM is a chunk deep, and at <= 128 columns the GEMM reads W in
+// place instead of packing it for every chunk (gemm/loops.cpp, kDirectAMaxCols). So layers with
+// C*R*S >= 512 run 128 positions at a time; 128 to 786 KiB chunks measured within noise of each
+// other on (8, 64, 56, 56) and (8, 128, 28, 28) 3x3 layers (one Zen 3 core, shared machine).
 constexpr int64_t kChunkAlign = 32;
 constexpr int64_t kMinChunk = 128;
 static_assert(kMinChunk % kChunkAlign == 0, "the minimum chunk is a whole number of tiles");

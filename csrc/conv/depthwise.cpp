@@ -43,6 +43,14 @@ float dot(int64_t n, const float* a, int64_t a_step, const float* b, int64_t b_s
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
+// For each kernel column s, the output columns whose input column is inside the image.
+std::vector<Range> inside_columns(const Geometry& g) {
+  std::vector<Range> inside(g.s);
+  for (int64_t s = 0; s < g.s; ++s)
+    inside[s] = valid_outputs(s * g.dil_w - g.pad_w, g.stride_w, g.w, g.q);
+  return inside;
+}
+
 }  // namespace
 
 bool is_depthwise(const Geometry& g) { return g.groups > 1 && g.groups == g.c; }
@@ -52,6 +60,7 @@ bool is_depthwise(const Geometry& g) { return g.groups > 1 && g.groups == g.c; }
 void depthwise_forward(const Geometry& g, Tensor4 x, Tensor4 w, const float* b, int64_t b_stride,
                        float* y) {
   const int64_t mult = g.k / g.c, step = g.stride_w * x.s3;
+  const std::vector<Range> inside = inside_columns(g);
 #pragma omp parallel for num_threads(cpu::num_threads()) schedule(static)
   for (int64_t nk = 0; nk < g.n * g.k; ++nk) {
     const int64_t n = nk / g.k, k = nk % g.k;
@@ -65,7 +74,7 @@ void depthwise_forward(const Geometry& g, Tensor4 x, Tensor4 w, const float* b, 
         if (ih < 0 || ih >= g.h) continue;
         for (int64_t s = 0; s < g.s; ++s) {
           const int64_t off_w = s * g.dil_w - g.pad_w;
-          const Range in = valid_outputs(off_w, g.stride_w, g.w, g.q);
+          const Range in = inside[s];
           if (in.lo == in.hi) continue;
           axpy(in.hi - in.lo, w.data[k * w.s0 + r * w.s2 + s * w.s3],
                xc + ih * x.s2 + (in.lo * g.stride_w + off_w) * x.s3, step, row + in.lo);
@@ -81,6 +90,7 @@ void depthwise_backward(const Geometry& g, Tensor4 dy, Tensor4 x, Tensor4 w, flo
                         float* db) {
   const int64_t mult = g.k / g.c, taps = g.r * g.s;
   const int threads = cpu::num_threads();
+  const std::vector<Range> inside = inside_columns(g);
   if (dx) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t nc = 0; nc < g.n * g.c; ++nc) {
@@ -95,7 +105,7 @@ void depthwise_backward(const Geometry& g, Tensor4 dy, Tensor4 x, Tensor4 w, flo
             if (ih < 0 || ih >= g.h) continue;
             for (int64_t s = 0; s < g.s; ++s) {
               const int64_t off_w = s * g.dil_w - g.pad_w;
-              const Range in = valid_outputs(off_w, g.stride_w, g.w, g.q);
+              const Range in = inside[s];
               if (in.lo == in.hi) continue;
               axpy_scatter(in.hi - in.lo, w.data[k * w.s0 + r * w.s2 + s * w.s3],
                            dy_row + in.lo * dy.s3, dy.s3,
@@ -126,7 +136,7 @@ void depthwise_backward(const Geometry& g, Tensor4 dy, Tensor4 x, Tensor4 w, flo
           const float* x_row = x.data + n * x.s0 + c * x.s1 + ih * x.s2;
           for (int64_t s = 0; s < g.s; ++s) {
             const int64_t off_w = s * g.dil_w - g.pad_w;
-            const Range in = valid_outputs(off_w, g.stride_w, g.w, g.q);
+            const Range in = inside[s];
             if (in.lo == in.hi) continue;
             dw_sum[k * taps + r * g.s + s] +=
                 dot(in.hi - in.lo, dy_row + in.lo * dy.s3, dy.s3,

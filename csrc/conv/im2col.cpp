@@ -22,12 +22,14 @@ void im2col(const Geometry& g, Tensor4 x, int64_t c0, int64_t c1, int64_t l0, in
   if (l0 >= l1) return;
   const RowSpan rows = rows_of(l0, l1, g.q);
   const int64_t step = g.stride_w * x.s3;  // input elements between neighbouring outputs
-  for (int64_t c = c0; c < c1; ++c)
-    for (int64_t r = 0; r < g.r; ++r)
-      for (int64_t s = 0; s < g.s; ++s) {
+  // Kernel offsets outermost: the output columns that read inside the image depend on s only,
+  // and cost two divisions to find.
+  for (int64_t r = 0; r < g.r; ++r)
+    for (int64_t s = 0; s < g.s; ++s) {
+      const int64_t off_w = s * g.dil_w - g.pad_w;
+      const Range inside = valid_outputs(off_w, g.stride_w, g.w, g.q);
+      for (int64_t c = c0; c < c1; ++c) {
         float* row = cols + ((c * g.r + r) * g.s + s) * ld;
-        const int64_t off_w = s * g.dil_w - g.pad_w;
-        const Range inside = valid_outputs(off_w, g.stride_w, g.w, g.q);
         // One output row at a time: a zero run, a copied run, a zero run.
         for (int64_t p = rows.first; p <= rows.last; ++p) {
           int64_t qa, qb;
@@ -52,6 +54,7 @@ void im2col(const Geometry& g, Tensor4 x, int64_t c0, int64_t c1, int64_t l0, in
           std::fill(dst + (hi - qa), dst + (qb - qa), 0.0f);
         }
       }
+    }
 }
 
 // Threads over images x channels: each (n, c) fills its own R*S rows of image n's matrix.
