@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from conftest import randn, rel_err
 from ember import ops, ref
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 TOL = 1e-5
 TOL_LONG = 1e-4  # dw and db sum over N*P*Q products
@@ -260,6 +262,35 @@ def test_threads_at_once(rng):
         t.join()
     for r in results:
         np.testing.assert_array_equal(r, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 3),
+    cg=st.integers(1, 4),
+    groups=st.integers(1, 3),
+    kg=st.integers(1, 3),
+    h=st.integers(1, 12),
+    w=st.integers(1, 12),
+    r=st.integers(1, 4),
+    s=st.integers(1, 4),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    padding=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+    dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_property_random_geometry(n, cg, groups, kg, h, w, r, s, stride, padding, dilation, seed):
+    """Any geometry the validation accepts computes what the reference does, forward and back."""
+    rng = np.random.default_rng(seed)
+    x, wt = randn(rng, n, cg * groups, h, w), randn(rng, kg * groups, cg, r, s)
+    kw = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    try:
+        y = ops.conv2d(x, wt, **kw)
+    except ValueError as e:
+        assert "larger than the padded input" in str(e)
+        return
+    assert rel_err(y, ref.conv2d(*f64(x, wt), **kw)) < TOL
+    check_backward(randn(rng, *y.shape), x, wt, kw)
 
 
 # ---- against PyTorch -----------------------------------------------------------------------------
