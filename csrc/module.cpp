@@ -60,4 +60,5 @@ PYBIND11_MODULE(_C, m) {
       "Switch the kernel table (tests only; not thread-safe against running kernels)");
   bind_gemm(m);
   bind_vmath(m);
+  bind_conv(m);
 }

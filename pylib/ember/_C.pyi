@@ -20,3 +20,46 @@ def gemm(
 ) -> np.ndarray:
     """out = alpha * op(a) @ op(b) + beta * out over equal leading (batch) dimensions; float32,
     any strides (0 allowed in a and b), out not overlapping a or b. Releases the GIL."""
+
+def im2col(
+    x: np.ndarray,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> np.ndarray:
+    """cols (N, C*R*S, P*Q) of x (N, C, H, W), float32 any strides, as torch's unfold."""
+
+def col2im(
+    cols: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> np.ndarray:
+    """x of shape x_shape (N, C, H, W) from cols (N, C*R*S, P*Q), overlaps summed (torch's fold)."""
+
+def conv2d(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    groups: int,
+) -> np.ndarray:
+    """y (N, K, P, Q) = conv2d(x (N, C, H, W), w (K, C/groups, R, S)) + b; padding is (top,
+    bottom, left, right). float32, any strides. Releases the GIL."""
+
+def conv2d_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    groups: int,
+    need: tuple[bool, bool, bool],
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """(dx, dw, db) of conv2d from dy (N, K, P, Q); None where need is False. Releases the GIL."""

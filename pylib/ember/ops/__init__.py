@@ -7,6 +7,16 @@ Kernels release the GIL. One module per kernel family.
 """
 
 from ember._runtime import get_float32_matmul_precision, set_float32_matmul_precision
+from ember.ops.conv import col2im, conv2d, conv2d_backward, im2col
 from ember.ops.gemm import gemm, matmul
 
-__all__ = ["gemm", "get_float32_matmul_precision", "matmul", "set_float32_matmul_precision"]
+__all__ = [
+    "col2im",
+    "conv2d",
+    "conv2d_backward",
+    "gemm",
+    "get_float32_matmul_precision",
+    "im2col",
+    "matmul",
+    "set_float32_matmul_precision",
+]
