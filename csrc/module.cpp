@@ -32,6 +32,7 @@ py::dict cpu_info() {
   const cpu::KernelTable& t = cpu::kernels();
   py::dict kernels;
   kernels["gemm"] = t.gemm->name;
+  kernels["pool"] = t.pool->name;
   py::dict info;
   info["vendor"] = f.vendor;
   info["brand"] = f.brand;
@@ -57,4 +58,5 @@ PYBIND11_MODULE(_C, m) {
       "_select_isa", [](const std::string& name) { cpu::select_isa(cpu::parse_isa(name)); }, py::arg("name"),
       "Switch the kernel table (tests only; not thread-safe against running kernels)");
   bind_gemm(m);
+  bind_pool(m);
 }

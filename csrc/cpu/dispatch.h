@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "gemm/ukernel.h"
+#include "pool/pool.h"
 
 namespace ember::cpu {
 
@@ -14,6 +15,7 @@ enum class Isa { generic, avx2, avx512 };
 struct KernelTable {
   Isa isa;
   const gemm::UKernel* gemm;
+  const pool::Kernels* pool;
 };
 
 const char* isa_name(Isa isa);

@@ -8,5 +8,24 @@ Kernels release the GIL. One module per kernel family.
 
 from ember._runtime import get_float32_matmul_precision, set_float32_matmul_precision
 from ember.ops.gemm import gemm, matmul
+from ember.ops.pool import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
 
-__all__ = ["gemm", "get_float32_matmul_precision", "matmul", "set_float32_matmul_precision"]
+__all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "gemm",
+    "get_float32_matmul_precision",
+    "matmul",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "set_float32_matmul_precision",
+]

@@ -3,5 +3,22 @@ correct in float64. They are the oracle every kernel is tested against. Each tak
 arguments as its `ember.ops` namesake and computes in float64, returning the inputs' dtype."""
 
 from ember.ref.gemm import gemm, matmul
+from ember.ref.pool import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
 
-__all__ = ["gemm", "matmul"]
+__all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "gemm",
+    "matmul",
+    "max_pool2d",
+    "max_pool2d_backward",
+]
