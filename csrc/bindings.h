@@ -7,5 +7,6 @@ namespace ember {
 void bind_gemm(pybind11::module_& m);
 void bind_vmath(pybind11::module_& m);
 void bind_conv(pybind11::module_& m);
+void bind_pool(pybind11::module_& m);
 
 }  // namespace ember

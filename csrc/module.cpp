@@ -33,6 +33,7 @@ py::dict cpu_info() {
   py::dict kernels;
   kernels["gemm"] = t.gemm->name;
   kernels["vmath"] = t.vmath->name;
+  kernels["pool"] = t.pool->name;
   py::dict info;
   info["vendor"] = f.vendor;
   info["brand"] = f.brand;
@@ -61,4 +62,5 @@ PYBIND11_MODULE(_C, m) {
   bind_gemm(m);
   bind_vmath(m);
   bind_conv(m);
+  bind_pool(m);
 }

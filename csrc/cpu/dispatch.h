@@ -6,6 +6,7 @@
 
 #include "gemm/ukernel.h"
 #include "vmath/vmath.h"
+#include "pool/pool.h"
 
 namespace ember::cpu {
 
@@ -16,6 +17,7 @@ struct KernelTable {
   Isa isa;
   const gemm::UKernel* gemm;
   const vmath::VMath* vmath;
+  const pool::Kernels* pool;
 };
 
 const char* isa_name(Isa isa);

@@ -63,3 +63,46 @@ def conv2d_backward(
     need: tuple[bool, bool, bool],
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """(dx, dw, db) of conv2d from dy (N, K, P, Q); None where need is False. Releases the GIL."""
+
+# Pooling: x and dy are 4-D float32 (N, C, H, W) with any strides but a column stride of one
+# element; pairs are (h, w); outputs are fresh C-contiguous arrays. Release the GIL.
+def max_pool2d(
+    x: np.ndarray,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    ceil_mode: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(y, indices int64 flat over each input plane), as PyTorch's max_pool2d."""
+
+def max_pool2d_backward(
+    dy: np.ndarray, indices: np.ndarray, x_shape: tuple[int, int, int, int]
+) -> np.ndarray:
+    """dx = dy summed at indices (C-contiguous int64, dy's shape; ValueError if out of range)."""
+
+def avg_pool2d(
+    x: np.ndarray,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor: int,
+) -> np.ndarray:
+    """As PyTorch's avg_pool2d; divisor is divisor_override, 0 for none."""
+
+def avg_pool2d_backward(
+    dy: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor: int,
+) -> np.ndarray: ...
+def adaptive_avg_pool2d(x: np.ndarray, output_size: tuple[int, int]) -> np.ndarray: ...
+def adaptive_avg_pool2d_backward(
+    dy: np.ndarray, x_shape: tuple[int, int, int, int]
+) -> np.ndarray: ...

@@ -24,6 +24,9 @@ def info() -> None:
         f"gemm kernel: {blocking['name']} (MR {blocking['mr']}, NR {blocking['nr']}, "
         f"MC {blocking['mc']}, KC {blocking['kc']}, NC {blocking['nc']})"
     )
+    for family, name in cpu["kernels"].items():
+        if family != "gemm":
+            print(f"{family} kernels: {name}")
     print(f"threads: {ember.get_num_threads()} (ember.set_num_threads or OMP_NUM_THREADS)")
     cuda = ember.cuda_info()
     if not cuda["built"]:

@@ -9,8 +9,20 @@ Kernels release the GIL. One module per kernel family.
 from ember._runtime import get_float32_matmul_precision, set_float32_matmul_precision
 from ember.ops.conv import col2im, conv2d, conv2d_backward, im2col
 from ember.ops.gemm import gemm, matmul
+from ember.ops.pool import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
 
 __all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
     "col2im",
     "conv2d",
     "conv2d_backward",
@@ -18,5 +30,7 @@ __all__ = [
     "get_float32_matmul_precision",
     "im2col",
     "matmul",
+    "max_pool2d",
+    "max_pool2d_backward",
     "set_float32_matmul_precision",
 ]

@@ -4,5 +4,26 @@ arguments as its `ember.ops` namesake and computes in float64, returning the inp
 
 from ember.ref.conv import col2im, conv2d, conv2d_backward, im2col
 from ember.ref.gemm import gemm, matmul
+from ember.ref.pool import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
 
-__all__ = ["col2im", "conv2d", "conv2d_backward", "gemm", "im2col", "matmul"]
+__all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "col2im",
+    "conv2d",
+    "conv2d_backward",
+    "gemm",
+    "im2col",
+    "matmul",
+    "max_pool2d",
+    "max_pool2d_backward",
+]
