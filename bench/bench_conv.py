@@ -5,9 +5,10 @@ python -m pytest bench/bench_conv.py --benchmark-json=bench/conv.json
 python bench/report.py bench/conv.json torch
 """
 
-import ember
 import numpy as np
 import pytest
+
+import ember
 from ember import ops, ref
 
 # (N, C, H, W, K, padding) with 3x3 kernels, stride 1: the two small layers unpadded, the two

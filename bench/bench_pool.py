@@ -12,9 +12,10 @@ python bench/report.py bench/pool.json torch
 
 import functools
 
-import ember
 import numpy as np
 import pytest
+
+import ember
 from ember import ops, ref
 
 SHAPES = [(64, 32, 26, 26), (32, 64, 56, 56)]

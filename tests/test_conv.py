@@ -4,13 +4,14 @@ differences."""
 
 import threading
 
-import ember
 import numpy as np
 import pytest
-from conftest import randn, rel_err
-from ember import ops, ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import ember
+from conftest import randn, rel_err
+from ember import ops, ref
 
 TOL = 1e-5
 TOL_LONG = 1e-4  # dw and db sum over N*P*Q products

@@ -4,14 +4,15 @@ gradients against finite differences."""
 
 from concurrent.futures import ThreadPoolExecutor
 
-import ember
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ember
 from conftest import randn, rel_err
 from ember import ops, ref
 from ember.ops.pool import _rows_ready
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 TOL = 1e-5
 
