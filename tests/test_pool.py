@@ -540,17 +540,17 @@ def f32(*shape):
         (f32(1, 0, 4, 4), (2,), ValueError, "must not be empty"),
         (f32(1, 3, 4, 0), (2,), ValueError, "must not be empty"),
         (f32(0, 4, 4), (2,), ValueError, "must not be empty"),
-        (f32(1, 1, 4, 4), (0,), ValueError, r"kernel_size must be in \[1,"),
-        (f32(1, 1, 4, 4), ((2, -1),), ValueError, r"kernel_size must be in \[1,"),
-        (f32(1, 1, 4, 4), (2, 0), ValueError, r"stride must be in \[1,"),
-        (f32(1, 1, 4, 4), (2, 2, -1), ValueError, r"padding must be in \[0,"),
+        (f32(1, 1, 4, 4), (0,), ValueError, "kernel_size must be positive"),
+        (f32(1, 1, 4, 4), ((2, -1),), ValueError, "kernel_size must be positive"),
+        (f32(1, 1, 4, 4), (2, 0), ValueError, "stride must be positive"),
+        (f32(1, 1, 4, 4), (2, 2, -1), ValueError, "padding must be non-negative"),
         (f32(1, 1, 4, 4), (2, 2, 2), ValueError, "padding must be at most half of kernel_size"),
         (f32(1, 1, 4, 4), (5,), ValueError, r"output would be empty.*\(4, 4\)"),
         (f32(1, 1, 4, 4), ((2, 2, 2),), TypeError, "kernel_size must be an int or a pair"),
         (f32(1, 1, 4, 4), (2.0,), TypeError, "kernel_size must be an int or a pair"),
         (f32(1, 1, 4, 4), (True,), TypeError, "kernel_size must be an int or a pair"),
-        (f32(1, 1, 4, 4), ((2, 2.5),), TypeError, "kernel_size must hold ints"),
-        (f32(1, 1, 4, 4), (2**31,), ValueError, r"kernel_size must be in \[1, 2\*\*31 - 1\]"),
+        (f32(1, 1, 4, 4), ((2, 2.5),), TypeError, "kernel_size must be an int or a pair of ints"),
+        (f32(1, 1, 4, 4), (2**31,), ValueError, r"kernel_size must be at most 2\*\*31 - 1"),
     ],
 )
 def test_bad_input_raises(x, args, error, match):
@@ -563,8 +563,8 @@ def test_bad_input_raises(x, args, error, match):
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [
-        (dict(dilation=0), ValueError, r"dilation must be in \[1,"),
-        (dict(dilation=(1, -2)), ValueError, r"dilation must be in \[1,"),
+        (dict(dilation=0), ValueError, "dilation must be positive"),
+        (dict(dilation=(1, -2)), ValueError, "dilation must be positive"),
         (dict(kernel_size=3, dilation=2), ValueError, "output would be empty"),
     ],
 )

@@ -67,3 +67,36 @@ def kernel_ready(x: np.ndarray) -> np.ndarray:
 def has_aliased_elements(x: np.ndarray) -> bool:
     """True if two indices of x address one element (a zero stride on a dimension longer than 1)."""
     return x.size > 1 and any(n > 1 and s == 0 for n, s in zip(x.shape, x.strides, strict=True))
+
+
+INT32_MAX = 2**31 - 1
+
+
+def is_int(v) -> bool:
+    """Python and NumPy integers, not bools."""
+    return type(v) is int or (
+        isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+    )
+
+
+def pair(fn: str, name: str, value, minimum: int) -> tuple[int, int]:
+    """An int or a 1- or 2-sequence of ints as (h, w), each in [minimum, 2**31 - 1] (the
+    kernels' index range): TypeError for anything else, ValueError out of range."""
+    if type(value) is int:
+        items = (value, value)
+    elif type(value) is tuple and len(value) == 2 and type(value[0]) is type(value[1]) is int:
+        items = value
+    elif is_int(value):
+        items = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) in (1, 2):
+        if not all(is_int(v) for v in value):
+            raise TypeError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
+        items = tuple(int(v) for v in value) * (3 - len(value))
+    else:
+        raise TypeError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(items) < minimum:
+        rule = "positive" if minimum > 0 else "non-negative"
+        raise ValueError(f"{fn}: {name} must be {rule}, got {value!r}")
+    if max(items) > INT32_MAX:
+        raise ValueError(f"{fn}: {name} must be at most 2**31 - 1, got {value!r}")
+    return items

@@ -8,23 +8,9 @@ import numbers
 import numpy as np
 
 from ember import _C, ref
-from ember.ops._validate import FLOAT64, check_arrays, kernel_ready
+from ember.ops._validate import FLOAT64, check_arrays, kernel_ready, pair
 
 __all__ = ["col2im", "conv2d", "conv2d_backward", "im2col"]
-
-
-def _pair(fn, name, value, minimum):
-    """An int or a pair of ints as a pair, each at least `minimum` (TypeError / ValueError)."""
-    items = value if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in items
-    ):
-        raise TypeError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
-    items = (int(items[0]), int(items[1]))
-    if min(items) < minimum:
-        rule = "positive" if minimum > 0 else "non-negative"
-        raise ValueError(f"{fn}: {name} must be {rule}, got {value!r}")
-    return items
 
 
 def _out_size(size, before, after, kernel, stride, dilation):
@@ -50,10 +36,10 @@ def _output(fn, shape, kernel, stride, pads, dilation, what):
 
 
 def _window_args(fn, kernel_size, stride, padding, dilation):
-    kernel = _pair(fn, "kernel_size", kernel_size, 1)
-    stride = _pair(fn, "stride", stride, 1)
-    ph, pw = _pair(fn, "padding", padding, 0)
-    dilation = _pair(fn, "dilation", dilation, 1)
+    kernel = pair(fn, "kernel_size", kernel_size, 1)
+    stride = pair(fn, "stride", stride, 1)
+    ph, pw = pair(fn, "padding", padding, 0)
+    dilation = pair(fn, "dilation", dilation, 1)
     return kernel, stride, (ph, ph, pw, pw), dilation
 
 
@@ -140,8 +126,8 @@ def _conv_args(fn, x, w, stride, padding, dilation, groups):
         )
     if r == 0 or s == 0:
         raise ValueError(f"{fn}: w {w.shape} has an empty kernel")
-    stride = _pair(fn, "stride", stride, 1)
-    dilation = _pair(fn, "dilation", dilation, 1)
+    stride = pair(fn, "stride", stride, 1)
+    dilation = pair(fn, "dilation", dilation, 1)
     if isinstance(padding, str):
         if padding == "valid":
             pads = (0, 0, 0, 0)
@@ -159,7 +145,7 @@ def _conv_args(fn, x, w, stride, padding, dilation, groups):
         else:
             raise ValueError(f"{fn}: padding must be 'same', 'valid' or ints, got {padding!r}")
     else:
-        ph, pw = _pair(fn, "padding", padding, 0)
+        ph, pw = pair(fn, "padding", padding, 0)
         pads = (ph, ph, pw, pw)
     out = _output(fn, x.shape, (r, s), stride, pads, dilation, f"x {x.shape}, w {w.shape}")
     return stride, pads, dilation, groups, out

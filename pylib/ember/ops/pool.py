@@ -8,12 +8,10 @@ the call.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from ember import _C, ref
-from ember.ops._validate import FLOAT32, FLOAT64, check_arrays
+from ember.ops._validate import FLOAT32, FLOAT64, INT32_MAX, check_arrays, is_int, pair
 from ember.ref.pool import adaptive_output_size, pooled_size
 
 __all__ = [
@@ -25,43 +23,16 @@ __all__ = [
     "max_pool2d_backward",
 ]
 
-_INT32_MAX = 2**31 - 1
-
-
 # ---- argument checks ---------------------------------------------------------------------------
 
 
-def _is_int(v) -> bool:
-    """Python and NumPy integers, not bools (type(True) is bool, not int)."""
-    return type(v) is int or (isinstance(v, numbers.Integral) and not isinstance(v, bool))
-
-
-def _pair(fn, name, value, minimum):
-    """An int or a 1- or 2-sequence of ints as (h, w), each in [minimum, 2**31 - 1]."""
-    if type(value) is int:
-        pair = (value, value)
-    elif type(value) is tuple and len(value) == 2 and type(value[0]) is type(value[1]) is int:
-        pair = value
-    elif _is_int(value):
-        pair = (int(value), int(value))
-    elif isinstance(value, (tuple, list)) and len(value) in (1, 2):
-        if not all(_is_int(v) for v in value):
-            raise TypeError(f"{fn}: {name} must hold ints, got {value!r}")
-        pair = tuple(int(v) for v in value) * (3 - len(value))
-    else:
-        raise TypeError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
-    if not (minimum <= pair[0] <= _INT32_MAX and minimum <= pair[1] <= _INT32_MAX):
-        raise ValueError(f"{fn}: {name} must be in [{minimum}, 2**31 - 1], got {value!r}")
-    return pair
-
-
 def _window(fn, kernel_size, stride, padding, dilation):
-    kernel = _pair(fn, "kernel_size", kernel_size, 1)
+    kernel = pair(fn, "kernel_size", kernel_size, 1)
     if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
         stride = kernel
-    stride = _pair(fn, "stride", stride, 1)
-    padding = _pair(fn, "padding", padding, 0)
-    dilation = _pair(fn, "dilation", dilation, 1)
+    stride = pair(fn, "stride", stride, 1)
+    padding = pair(fn, "padding", padding, 0)
+    dilation = pair(fn, "dilation", dilation, 1)
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(
             f"{fn}: padding must be at most half of kernel_size, got padding {padding} "
@@ -85,7 +56,7 @@ def _x_shape(fn, x_shape, ndim, *, allow_empty_channels=False):
     """x_shape as a tuple of ints, the rank of dy, C, H, W > 0 (C may be 0 if allowed)."""
     try:
         shape = tuple(int(s) for s in x_shape)
-        ok = all(_is_int(s) for s in x_shape)
+        ok = all(is_int(s) for s in x_shape)
     except (TypeError, ValueError):
         ok = False
     if not ok:
@@ -117,9 +88,9 @@ def _check_grad(fn, dy, want):
 def _divisor(fn, divisor_override):
     if divisor_override is None:
         return 0
-    if not _is_int(divisor_override):
+    if not is_int(divisor_override):
         raise TypeError(f"{fn}: divisor_override must be an int or None, got {divisor_override!r}")
-    if divisor_override == 0 or abs(divisor_override) > _INT32_MAX:
+    if divisor_override == 0 or abs(divisor_override) > INT32_MAX:
         raise ValueError(
             f"{fn}: divisor_override must be nonzero and within int32, got {divisor_override}"
         )
@@ -253,7 +224,7 @@ def avg_pool2d_backward(
 
 def _adaptive_size(fn, shape, output_size):
     entries = output_size if isinstance(output_size, (tuple, list)) else (output_size,)
-    if not 1 <= len(entries) <= 2 or not all(e is None or _is_int(e) for e in entries):
+    if not 1 <= len(entries) <= 2 or not all(e is None or is_int(e) for e in entries):
         raise TypeError(
             f"{fn}: output_size must be an int or a pair of ints or None, got {output_size!r}"
         )
