@@ -1,24 +1,29 @@
 """ember.nn: layers, losses and the Module base class, named and initialised as PyTorch's.
 
-Convolution, pooling, LSTM and attention layers (Conv2d, MaxPool2d, AvgPool2d,
-AdaptiveAvgPool2d, LSTMCell, LSTM, MultiheadAttention, TransformerEncoderLayer) are added
-with their C++ kernels in ember.ops.
+Conv2d and the pooling layers run forward and backward on ember's C++ kernels (ember.ops).
+LSTM and attention layers (LSTMCell, LSTM, MultiheadAttention, TransformerEncoderLayer) are
+added with their kernels.
 """
 
 from ember.nn import functional, init, utils
 from ember.nn.activation import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from ember.nn.container import ModuleList, Sequential
+from ember.nn.conv import Conv2d
 from ember.nn.dropout import Dropout
 from ember.nn.linear import Flatten, Identity, Linear
 from ember.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, MSELoss, NLLLoss
 from ember.nn.module import Module, Parameter
 from ember.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from ember.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from ember.nn.sparse import Embedding
 
 __all__ = [
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "Conv2d",
     "CrossEntropyLoss",
     "Dropout",
     "Embedding",
@@ -30,6 +35,7 @@ __all__ = [
     "Linear",
     "LogSoftmax",
     "MSELoss",
+    "MaxPool2d",
     "Module",
     "ModuleList",
     "NLLLoss",

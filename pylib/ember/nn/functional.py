@@ -13,13 +13,16 @@ import warnings
 
 import numpy as np
 
-from ember import _random, functions
+from ember import _random, functions, ops
 from ember.autograd import Function, array_module
 from ember.tensor import Tensor, _unwrap
 
 __all__ = [
+    "adaptive_avg_pool2d",
+    "avg_pool2d",
     "batch_norm",
     "binary_cross_entropy_with_logits",
+    "conv2d",
     "cross_entropy",
     "dropout",
     "embedding",
@@ -28,6 +31,7 @@ __all__ = [
     "layer_norm",
     "linear",
     "log_softmax",
+    "max_pool2d",
     "mse_loss",
     "nll_loss",
     "one_hot",
@@ -38,6 +42,98 @@ __all__ = [
 ]
 
 # ---- layers ------------------------------------------------------------------------------
+
+
+# ---- convolution and pooling (ember's C++ kernels, forward and backward) --------------------
+
+
+class _Conv2d(Function):
+    def forward(self, x, w, b=None, *, stride, padding, dilation, groups):
+        self.save_for_backward(x, w)
+        self.args = (stride, padding, dilation, groups)
+        return ops.conv2d(x, w, b, stride, padding, dilation, groups)
+
+    def backward(self, grad):
+        x, w = self.saved
+        need = tuple(self.needs_input_grad) + (False,) * (3 - len(self.needs_input_grad))
+        return ops.conv2d_backward(grad, x, w, *self.args, need=need)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """As torch.nn.functional.conv2d: input (N, C, H, W) or (C, H, W), weight (K, C/groups, R, S);
+    padding also 'same' or 'valid'. Forward and backward on ember's im2col + GEMM kernels."""
+    return _Conv2d.apply(
+        input, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups
+    )
+
+
+class _MaxPool2d(Function):
+    def forward(self, x, *, kernel_size, stride, padding, dilation, ceil_mode):
+        y, self.indices = ops.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
+        self.x_shape = x.shape
+        return y, self.indices
+
+    def backward(self, grad, _indices_grad):
+        return ops.max_pool2d_backward(grad, self.indices, self.x_shape)
+
+
+def max_pool2d(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
+    """As torch.nn.functional.max_pool2d (indices int64, flat over each input plane)."""
+    y, indices = _MaxPool2d.apply(
+        input,
+        kernel_size=kernel_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        ceil_mode=ceil_mode,
+    )
+    return (y, indices.detach()) if return_indices else y
+
+
+class _AvgPool2d(Function):
+    def forward(self, x, **window):
+        self.window, self.x_shape = window, x.shape
+        return ops.avg_pool2d(x, **window)
+
+    def backward(self, grad):
+        return ops.avg_pool2d_backward(grad, self.x_shape, **self.window)
+
+
+def avg_pool2d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+):
+    """As torch.nn.functional.avg_pool2d."""
+    return _AvgPool2d.apply(
+        input,
+        kernel_size=kernel_size,
+        stride=stride,
+        padding=padding,
+        ceil_mode=ceil_mode,
+        count_include_pad=count_include_pad,
+        divisor_override=divisor_override,
+    )
+
+
+class _AdaptiveAvgPool2d(Function):
+    def forward(self, x, *, output_size):
+        self.x_shape = x.shape
+        return ops.adaptive_avg_pool2d(x, output_size)
+
+    def backward(self, grad):
+        return ops.adaptive_avg_pool2d_backward(grad, self.x_shape)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """As torch.nn.functional.adaptive_avg_pool2d (output_size an int, a pair, None keeps)."""
+    return _AdaptiveAvgPool2d.apply(input, output_size=output_size)
 
 
 def linear(input, weight, bias=None):
