@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ember", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="version, CPU features, chosen kernels, threads, CUDA devices")
-    demo = sub.add_parser("demo", help="train a small network on the bundled digits")
+    demo = sub.add_parser("demo", help="train a small CNN on the bundled digits")
     demo.add_argument("--epochs", type=int, default=None, help="training epochs")
     args = parser.parse_args(argv)
     if args.command == "info":
