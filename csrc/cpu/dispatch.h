@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "attention/attention.h"
 #include "gemm/ukernel.h"
 #include "vmath/vmath.h"
 
@@ -16,6 +17,7 @@ struct KernelTable {
   Isa isa;
   const gemm::UKernel* gemm;
   const vmath::VMath* vmath;
+  const attention::Kernels* attention;
 };
 
 const char* isa_name(Isa isa);

@@ -7,6 +7,17 @@ Kernels release the GIL. One module per kernel family.
 """
 
 from ember._runtime import get_float32_matmul_precision, set_float32_matmul_precision
+from ember.ops.attention import (
+    scaled_dot_product_attention,
+    scaled_dot_product_attention_backward,
+)
 from ember.ops.gemm import gemm, matmul
 
-__all__ = ["gemm", "get_float32_matmul_precision", "matmul", "set_float32_matmul_precision"]
+__all__ = [
+    "gemm",
+    "get_float32_matmul_precision",
+    "matmul",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_backward",
+    "set_float32_matmul_precision",
+]
