@@ -24,7 +24,8 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 class ThreadScratch {
  public:
   ThreadScratch(int threads, int64_t per_thread) : stride_((per_thread + 15) / 16 * 16) {
-    const size_t bytes = static_cast<size_t>(std::max<int64_t>(1, threads * stride_)) * sizeof(float);
+    const size_t bytes =
+        static_cast<size_t>(std::max<int64_t>(1, threads * stride_)) * sizeof(float);
     data_ = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
     if (!data_) throw std::bad_alloc();
   }
@@ -129,7 +130,8 @@ void backward(const BackwardArgs& args, View out, float* dq) {
     const int64_t b = r / p.L, i = r % p.L;
     for (int64_t e = 0; e < p.E; ++e) {
       float sum = 0.0f;
-      for (int64_t c = 0; c < chunks; ++c) sum += acc.slice(static_cast<int>(b * chunks + c))[i * ld + e];
+      for (int64_t c = 0; c < chunks; ++c)
+        sum += acc.slice(static_cast<int>(b * chunks + c))[i * ld + e];
       dq[r * p.E + e] = scale * sum;
     }
   }

@@ -75,14 +75,14 @@ struct Kernels {
   const char* name;
   int64_t row_panel;     // forward work items hold a multiple of this many query rows ...
   int64_t forward_rows;  // ... and at most this many (a multiple of row_panel)
+  int64_t forward_keys;  // forward: keys per key block
   int64_t backward_q;    // backward: queries per query block
   int64_t backward_k;    // backward: keys per key block
   int64_t dq_ld;         // backward: the dq accumulator's row stride is round_up(E, dq_ld)
   int64_t (*forward_scratch)(const Problem& p);   // floats of per-thread scratch
   int64_t (*backward_scratch)(const Problem& p);  // floats of per-thread scratch
   // out and lse of rows q0 .. q0 + rows of batch item b (rows <= forward_rows).
-  void (*forward_block)(const ForwardArgs& a, int64_t b, int64_t q0, int64_t rows,
-                        float* scratch);
+  void (*forward_block)(const ForwardArgs& a, int64_t b, int64_t q0, int64_t rows, float* scratch);
   // dk and dv of key blocks chunk, chunk + nchunks, ... of batch item b, and their share of
   // dS @ K (unscaled) added into dq_acc: (round_up(L, backward_q), round_up(E, dq_ld))
   // row-major.

@@ -6,6 +6,7 @@
 
 namespace {
 
+// The AVX2 file's blocking scaled to this tile (not measured: no AVX-512 machine at hand).
 constexpr int kMR = 14;
 constexpr int kNV = 2;
 struct Blocks {
@@ -22,14 +23,15 @@ using Kernel = Sdpa<Avx512, kMR, kNV, Blocks>;
 namespace ember::attention {
 
 const Kernels f32_sdpa_avx512{"f32_sdpa_14x32_avx512",
-                          kMR,
-                          Blocks::fwd_rows,
-                          Blocks::bwd_rows,
-                          Blocks::bwd_keys,
-                          Kernel::NR,
-                          &Kernel::forward_scratch,
-                          &Kernel::backward_scratch,
-                          &Kernel::forward_block,
-                          &Kernel::backward_chunk};
+                              kMR,
+                              Blocks::fwd_rows,
+                              Blocks::fwd_keys,
+                              Blocks::bwd_rows,
+                              Blocks::bwd_keys,
+                              Kernel::NR,
+                              &Kernel::forward_scratch,
+                              &Kernel::backward_scratch,
+                              &Kernel::forward_block,
+                              &Kernel::backward_chunk};
 
 }  // namespace ember::attention

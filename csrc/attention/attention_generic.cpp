@@ -46,14 +46,15 @@ using Kernel = Sdpa<Scalar, kMR, kNV, Blocks>;
 namespace ember::attention {
 
 const Kernels f32_sdpa_generic{"f32_sdpa_4x4_generic",
-                          kMR,
-                          Blocks::fwd_rows,
-                          Blocks::bwd_rows,
-                          Blocks::bwd_keys,
-                          Kernel::NR,
-                          &Kernel::forward_scratch,
-                          &Kernel::backward_scratch,
-                          &Kernel::forward_block,
-                          &Kernel::backward_chunk};
+                               kMR,
+                               Blocks::fwd_rows,
+                               Blocks::fwd_keys,
+                               Blocks::bwd_rows,
+                               Blocks::bwd_keys,
+                               Kernel::NR,
+                               &Kernel::forward_scratch,
+                               &Kernel::backward_scratch,
+                               &Kernel::forward_block,
+                               &Kernel::backward_chunk};
 
 }  // namespace ember::attention

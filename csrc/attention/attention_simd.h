@@ -117,8 +117,8 @@ inline void pack_rows(const View& x, int64_t b, int64_t r0, int64_t n, int64_t w
 // dst[(j / NR) * width * NR + e * NR + j % NR] = x(r0 + j, e); columns n .. round_up(n, NR)
 // are zeroed. Each panel is contiguous, so the tile product streams it.
 template <int64_t NR>
-inline void pack_transposed_panels(const View& x, int64_t b, int64_t r0, int64_t n,
-                                   int64_t width, float* dst) {
+inline void pack_transposed_panels(const View& x, int64_t b, int64_t r0, int64_t n, int64_t width,
+                                   float* dst) {
   const float* src = x.data + x.offsets[b];
   for (int64_t j = 0; j < round_up(n, NR); ++j) {
     float* col = dst + (j / NR) * width * NR + j % NR;
@@ -152,8 +152,8 @@ inline void pack_row_panels(const View& x, int64_t b, int64_t r0, int64_t n, int
 // Rows r0 .. r0 + n of x, scaled, in MR-row micro-panels (the register tile's A operand):
 // dst[(i / MR) * MR * width + e * MR + i % MR]; rows n .. round_up(n, MR) are zeroed.
 template <int MR>
-inline void pack_panels(const View& x, int64_t b, int64_t r0, int64_t n, int64_t width,
-                        float scale, float* dst) {
+inline void pack_panels(const View& x, int64_t b, int64_t r0, int64_t n, int64_t width, float scale,
+                        float* dst) {
   const float* src = x.data + x.offsets[b];
   for (int64_t i = 0; i < round_up(n, MR); ++i) {
     float* panel = dst + (i / MR) * MR * width + i % MR;
@@ -183,7 +183,8 @@ inline void apply_mask(const Mask& mask, int64_t b, int64_t qi, int64_t k0, int6
   const float* m = static_cast<const float*>(mask.data) + at;
   int64_t j = 0;
   if (mask.cs == 1)
-    for (; j + V::width <= n; j += V::width) V::store(s + j, V::add(V::load(s + j), V::load(m + j)));
+    for (; j + V::width <= n; j += V::width)
+      V::store(s + j, V::add(V::load(s + j), V::load(m + j)));
   for (; j < n; ++j) s[j] += m[j * mask.cs];
 }
 
@@ -282,8 +283,8 @@ struct Sdpa {
         for (int64_t i = 0; i < panels * MR; ++i) {
           const int64_t g = i / MR, ncv = round_up(max_i64(kvis[g], 0), V::width);
           if (kvis[g] > 0 && g0 + i < qn) {
-            alpha[i] = softmax_row(a, b, q0 + g0 + i, k0, kvis[g], ncv, s + i * BK, m[g0 + i],
-                                   l[g0 + i]);
+            alpha[i] =
+                softmax_row(a, b, q0 + g0 + i, k0, kvis[g], ncv, s + i * BK, m[g0 + i], l[g0 + i]);
           } else {  // padding rows past L
             fill(s + i * BK, ncv, 0.0f);
             alpha[i] = 1.0f;
@@ -293,10 +294,9 @@ struct Sdpa {
         for (int64_t t0 = 0; t0 < ldv; t0 += NR)
           for (int64_t g = 0; g < panels; ++g)
             if (kvis[g] > 0)
-              tile_mm<V, MR, NV, Init::row_scaled>(kvis[g], s + g * MR * BK, Fixed<BK>{},
-                                                   Fixed<1>{}, vp + t0 * BK, NR,
-                                                   o + (g0 + g * MR) * ldv + t0, ldv,
-                                                   alpha + g * MR);
+              tile_mm<V, MR, NV, Init::row_scaled>(
+                  kvis[g], s + g * MR * BK, Fixed<BK>{}, Fixed<1>{}, vp + t0 * BK, NR,
+                  o + (g0 + g * MR) * ldv + t0, ldv, alpha + g * MR);
       }
     }
 
@@ -451,8 +451,8 @@ struct Sdpa {
       return;
     }
     const int64_t ncv = round_up(kvis, V::width);
-    panel_mm<V, MR, NV, Init::zero>(p.E, round_up(kvis, NR), qp, ldq, Fixed<1>{}, kt, NR,
-                                    p.E * NR, pt, BKB);
+    panel_mm<V, MR, NV, Init::zero>(p.E, round_up(kvis, NR), qp, ldq, Fixed<1>{}, kt, NR, p.E * NR,
+                                    pt, BKB);
     panel_mm<V, MR, NV, Init::zero>(p.Ev, round_up(kvis, NR), dop, ldo, Fixed<1>{}, vt, NR,
                                     p.Ev * NR, ds, BKB);
     for (int i = 0; i < MR; ++i) {

@@ -1,5 +1,7 @@
 // ember._C bindings of the attention family. ember.ops broadcasts the leading dimensions and
 // allocates the outputs; these wrappers check everything again before the kernel runs.
+#include "bindings.h"
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -9,7 +11,6 @@
 #include <vector>
 
 #include "attention/attention.h"
-#include "bindings.h"
 #include "common/pyarray.h"
 #include "cpu/dispatch.h"
 
@@ -23,9 +24,7 @@ struct Operand {
   std::vector<int64_t> offsets;
   int64_t rs = 0, cs = 0;
   const void* data = nullptr;
-  attention::View view() const {
-    return {static_cast<const float*>(data), offsets.data(), rs, cs};
-  }
+  attention::View view() const { return {static_cast<const float*>(data), offsets.data(), rs, cs}; }
 };
 
 // Checks that x has the batch dimensions of `ref` (all but its last `ref_tail`) followed by
@@ -53,7 +52,8 @@ Operand input(const char* fn, const py::array& x, const char* name, int nd) {
   return {batch_offsets(x, st, nd - 2), st[nd - 2], st[nd - 1], x.data()};
 }
 
-float* output(const char* fn, py::array& x, const char* name, const std::vector<py::array>& inputs) {
+float* output(const char* fn, py::array& x, const char* name,
+              const std::vector<py::array>& inputs) {
   float32_strides(x, name);
   if (!(x.flags() & py::array::c_style))
     throw py::value_error(std::string(fn) + ": " + name + " must be C-contiguous");
@@ -91,10 +91,26 @@ void check_qkv(const char* fn, const py::array& q, const py::array& k, const py:
   check_shape(fn, v, "v", q, 2, {k.shape(nd - 2), v.shape(nd - 1)});
 }
 
+// The kernel's view of one call; the batch is the number of leading-index combinations of q.
+attention::Problem problem(const Operand& q, int64_t L, int64_t S, int64_t E, int64_t Ev,
+                           float scale, bool causal, attention::MaskKind kind,
+                           const Operand& mask) {
+  attention::Problem p{};
+  p.batch = static_cast<int64_t>(q.offsets.size());
+  p.L = L;
+  p.S = S;
+  p.E = E;
+  p.Ev = Ev;
+  p.scale = scale;
+  p.causal = causal;
+  p.mask = {kind, mask.data, mask.offsets.data(), mask.rs, mask.cs};
+  return p;
+}
+
 // out (..., L, Ev) and lse (..., L) = attention(q (..., L, E), k (..., S, E), v (..., S, Ev)).
-void sdpa_forward(const py::array& q, const py::array& k, const py::array& v, const py::object& mask,
-                  py::array out, py::array lse, float scale, bool causal, double dropout_p,
-                  uint64_t seed) {
+void sdpa_forward(const py::array& q, const py::array& k, const py::array& v,
+                  const py::object& mask, py::array out, py::array lse, float scale, bool causal,
+                  double dropout_p, uint64_t seed) {
   const char* fn = "scaled_dot_product_attention";
   const int nd = static_cast<int>(q.ndim());
   const Operand oq = input(fn, q, "q", nd), ok = input(fn, k, "k", nd), ov = input(fn, v, "v", nd);
@@ -105,7 +121,8 @@ void sdpa_forward(const py::array& q, const py::array& k, const py::array& v, co
   if (causal && kind != attention::MaskKind::none)
     throw py::value_error(std::string(fn) + ": attn_mask and is_causal=True cannot be combined");
   if (!(dropout_p >= 0.0 && dropout_p < 1.0))
-    throw py::value_error(std::string(fn) + ": dropout_p must be in [0, 1), got " + std::to_string(dropout_p));
+    throw py::value_error(std::string(fn) + ": dropout_p must be in [0, 1), got " +
+                          std::to_string(dropout_p));
   check_shape(fn, out, "out", q, 2, {L, Ev});
   check_shape(fn, lse, "lse", q, 2, {L});
   std::vector<py::array> inputs{q, k, v};
@@ -115,8 +132,7 @@ void sdpa_forward(const py::array& q, const py::array& k, const py::array& v, co
   float* lse_data = output(fn, lse, "lse", inputs);
 
   attention::ForwardArgs a{};
-  a.p = {static_cast<int64_t>(oq.offsets.size()), L, S, E, Ev, scale, causal,
-         {kind, om.data, om.offsets.data(), om.rs, om.cs}};
+  a.p = problem(oq, L, S, E, Ev, scale, causal, kind, om);
   a.q = oq.view();
   a.k = ok.view();
   a.v = ov.view();
@@ -130,9 +146,10 @@ void sdpa_forward(const py::array& q, const py::array& k, const py::array& v, co
 }
 
 // (dq, dk, dv) of the forward above (no dropout), from dout, out and lse.
-void sdpa_backward(const py::array& dout, const py::array& q, const py::array& k, const py::array& v,
-                   const py::array& out, const py::array& lse, const py::object& mask, py::array dq,
-                   py::array dk, py::array dv, float scale, bool causal) {
+void sdpa_backward(const py::array& dout, const py::array& q, const py::array& k,
+                   const py::array& v, const py::array& out, const py::array& lse,
+                   const py::object& mask, py::array dq, py::array dk, py::array dv, float scale,
+                   bool causal) {
   const char* fn = "scaled_dot_product_attention_backward";
   const int nd = static_cast<int>(q.ndim());
   const Operand oq = input(fn, q, "q", nd), ok = input(fn, k, "k", nd), ov = input(fn, v, "v", nd);
@@ -161,8 +178,7 @@ void sdpa_backward(const py::array& dout, const py::array& q, const py::array& k
   float* dv_data = output(fn, dv, "dv", inputs);
 
   attention::BackwardArgs a{};
-  a.p = {static_cast<int64_t>(oq.offsets.size()), L, S, E, Ev, scale, causal,
-         {kind, om.data, om.offsets.data(), om.rs, om.cs}};
+  a.p = problem(oq, L, S, E, Ev, scale, causal, kind, om);
   a.dout = og.view();
   a.q = oq.view();
   a.k = ok.view();
@@ -175,12 +191,26 @@ void sdpa_backward(const py::array& dout, const py::array& q, const py::array& k
   attention::backward(a, out_view, dq_data);
 }
 
+py::dict attention_blocking() {
+  const attention::Kernels& k = *cpu::kernels().attention;
+  py::dict d;
+  d["name"] = k.name;
+  d["row_panel"] = k.row_panel;
+  d["forward_rows"] = k.forward_rows;
+  d["forward_keys"] = k.forward_keys;
+  d["backward_q"] = k.backward_q;
+  d["backward_k"] = k.backward_k;
+  return d;
+}
+
 }  // namespace
 
 void bind_attention(py::module_& m) {
-  m.def("sdpa_forward", &sdpa_forward, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("attn_mask"),
-        py::arg("out"), py::arg("lse"), py::arg("scale"), py::arg("is_causal"), py::arg("dropout_p"),
-        py::arg("seed"),
+  m.def("attention_blocking", &attention_blocking,
+        "The active attention kernels' name and blocking (query rows and keys per block)");
+  m.def("sdpa_forward", &sdpa_forward, py::arg("q"), py::arg("k"), py::arg("v"),
+        py::arg("attn_mask"), py::arg("out"), py::arg("lse"), py::arg("scale"),
+        py::arg("is_causal"), py::arg("dropout_p"), py::arg("seed"),
         "Fused attention: writes out (..., L, Ev) and lse (..., L); q, k, v, attn_mask share their "
         "leading dimensions");
   m.def("sdpa_backward", &sdpa_backward, py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"),

@@ -162,4 +162,3 @@ def scaled_dot_product_attention_backward(
         bool(is_causal),
     )
     return sum_to_shape(dq, q.shape), sum_to_shape(dk, k.shape), sum_to_shape(dv, v.shape)
-
