@@ -34,6 +34,7 @@ py::dict cpu_info() {
   kernels["gemm"] = t.gemm->name;
   kernels["vmath"] = t.vmath->name;
   kernels["pool"] = t.pool->name;
+  kernels["attention"] = t.attention->name;
   py::dict info;
   info["vendor"] = f.vendor;
   info["brand"] = f.brand;
@@ -63,4 +64,5 @@ PYBIND11_MODULE(_C, m) {
   bind_vmath(m);
   bind_conv(m);
   bind_pool(m);
+  bind_attention(m);
 }

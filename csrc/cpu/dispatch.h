@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "attention/attention.h"
 #include "gemm/ukernel.h"
 #include "vmath/vmath.h"
 #include "pool/pool.h"
@@ -18,6 +19,7 @@ struct KernelTable {
   const gemm::UKernel* gemm;
   const vmath::VMath* vmath;
   const pool::Kernels* pool;
+  const attention::Kernels* attention;
 };
 
 const char* isa_name(Isa isa);

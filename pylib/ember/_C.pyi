@@ -106,3 +106,36 @@ def adaptive_avg_pool2d(x: np.ndarray, output_size: tuple[int, int]) -> np.ndarr
 def adaptive_avg_pool2d_backward(
     dy: np.ndarray, x_shape: tuple[int, int, int, int]
 ) -> np.ndarray: ...
+def attention_blocking() -> dict: ...
+def sdpa_forward(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    attn_mask: np.ndarray | None,
+    out: np.ndarray,
+    lse: np.ndarray,
+    scale: float,
+    is_causal: bool,
+    dropout_p: float,
+    seed: int,
+) -> None:
+    """Fused attention: writes out (..., L, Ev) and lse (..., L). q (..., L, E), k (..., S, E),
+    v (..., S, Ev) and attn_mask (bool or float32, (..., L, S)) share their leading dimensions
+    (any strides, 0 allowed); out and lse are C-contiguous float32. Releases the GIL."""
+
+def sdpa_backward(
+    dout: np.ndarray,
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    out: np.ndarray,
+    lse: np.ndarray,
+    attn_mask: np.ndarray | None,
+    dq: np.ndarray,
+    dk: np.ndarray,
+    dv: np.ndarray,
+    scale: float,
+    is_causal: bool,
+) -> None:
+    """Gradients of sdpa_forward (no dropout): writes dq, dk, dv (C-contiguous, the leading
+    dimensions of q). lse is C-contiguous. Releases the GIL."""

@@ -7,6 +7,10 @@ Kernels release the GIL. One module per kernel family.
 """
 
 from ember._runtime import get_float32_matmul_precision, set_float32_matmul_precision
+from ember.ops.attention import (
+    scaled_dot_product_attention,
+    scaled_dot_product_attention_backward,
+)
 from ember.ops.conv import col2im, conv2d, conv2d_backward, im2col
 from ember.ops.gemm import gemm, matmul
 from ember.ops.pool import (
@@ -32,5 +36,7 @@ __all__ = [
     "matmul",
     "max_pool2d",
     "max_pool2d_backward",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_backward",
     "set_float32_matmul_precision",
 ]

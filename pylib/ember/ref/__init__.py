@@ -2,6 +2,10 @@
 correct in float64. They are the oracle every kernel is tested against. Each takes the same
 arguments as its `ember.ops` namesake and computes in float64, returning the inputs' dtype."""
 
+from ember.ref.attention import (
+    scaled_dot_product_attention,
+    scaled_dot_product_attention_backward,
+)
 from ember.ref.conv import col2im, conv2d, conv2d_backward, im2col
 from ember.ref.gemm import gemm, matmul
 from ember.ref.pool import (
@@ -26,4 +30,6 @@ __all__ = [
     "matmul",
     "max_pool2d",
     "max_pool2d_backward",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_backward",
 ]
