@@ -87,7 +87,7 @@ def scaled_dot_product_attention(
     attn_mask (bool: True takes part; or float, added to the scores) broadcasts to (..., L, S);
     is_causal lets query i see keys j <= i and excludes attn_mask; scale defaults to
     1/sqrt(E). A row with every key masked out gives NaN. dropout_p > 0 drops attention weights
-    with a counter-based generator seeded from NumPy's global RNG (np.random.seed reproduces it;
+    with a counter-based generator seeded from ember's RNG (ember.manual_seed reproduces it;
     the backward needs dropout_p == 0). Runs fused: the L x S scores are never stored.
     Returns out (..., L, Ev), or (out, lse) with return_lse, lse (..., L) the natural-log
     log-sum-exp of each scaled, masked score row (the backward's input)."""

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from ember import _random
+
 # splitmix64's constants: the dropout bits of ember's attention kernel (csrc/attention/attention.h)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -13,9 +15,9 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 def dropout_seed() -> int:
-    """The seed of one attention call's dropout, drawn from NumPy's global RNG (np.random.seed
+    """The seed of one attention call's dropout, drawn from ember's generator (ember.manual_seed
     makes the dropout reproducible)."""
-    return int(np.random.randint(0, 2**63 - 1, dtype=np.int64))
+    return int(_random.generator().integers(0, 2**63 - 1, dtype=np.int64))
 
 
 def dropout_keep(seed: int, batch: int, L: int, S: int, p: float) -> np.ndarray:
