@@ -36,10 +36,52 @@ __all__ = [
     "nll_loss",
     "one_hot",
     "relu",
+    "scaled_dot_product_attention",
     "sigmoid",
     "softmax",
     "tanh",
 ]
+
+
+class _SDPA(Function):
+    def forward(self, q, k, v, attn_mask=None, *, dropout_p, is_causal, scale):
+        if dropout_p > 0.0:
+            self.needs_input_grad = ()  # the kernel's backward has no dropout: refuse below
+            return ops.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale)
+        out, lse = ops.scaled_dot_product_attention(
+            q, k, v, attn_mask, 0.0, is_causal, scale, return_lse=True
+        )
+        self.save_for_backward(q, k, v, attn_mask, out, lse)
+        self.is_causal, self.scale = is_causal, scale
+        return out
+
+    def backward(self, grad):
+        if not self.needs_input_grad:
+            raise RuntimeError("scaled_dot_product_attention: no backward with dropout_p > 0")
+        q, k, v, attn_mask, out, lse = self.saved
+        dq, dk, dv = ops.scaled_dot_product_attention_backward(
+            grad, q, k, v, out, lse, attn_mask, self.is_causal, self.scale
+        )
+        return dq, dk, dv, None
+
+
+def scaled_dot_product_attention(
+    query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None
+):
+    """As torch.nn.functional.scaled_dot_product_attention, on ember's fused kernel (forward and
+    backward; the L x S scores are never stored). Gradients need dropout_p == 0."""
+    if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:
+        raise NotImplementedError("scaled_dot_product_attention: no gradient for attn_mask")
+    return _SDPA.apply(
+        query,
+        key,
+        value,
+        _unwrap(attn_mask) if attn_mask is not None else None,
+        dropout_p=dropout_p,
+        is_causal=is_causal,
+        scale=scale,
+    )
+
 
 # ---- layers ------------------------------------------------------------------------------
 

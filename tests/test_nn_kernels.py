@@ -1,5 +1,5 @@
-"""Conv2d and the pooling layers: autograd through ember's kernels, against finite differences
-(float64) and against torch with copied weights (float32)."""
+"""The layers on ember's C++ kernels (Conv2d, pooling, scaled-dot-product attention): autograd
+through the kernels against finite differences (float64) and against torch (float32)."""
 
 import numpy as np
 import pytest
@@ -117,3 +117,49 @@ def test_max_pool_returns_indices_as_torch():
     ty, tidx = torch.nn.functional.max_pool2d(torch.from_numpy(x), 2, return_indices=True)
     np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
     assert not idx.requires_grad
+
+
+def test_attention_gradients_match_finite_differences():
+    mask = rng.standard_normal((4, 5))
+    check_grad(
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+        f64(2, 4, 3),
+        f64(2, 4, 3),
+        f64(2, 4, 2),
+    )
+    check_grad(
+        lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
+        f64(1, 4, 3),
+        f64(1, 5, 3),
+        f64(1, 5, 2),
+        mask.astype(np.float32),
+    )
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_matches_torch(causal):
+    torch = pytest.importorskip("torch")
+    q, k, v = (rng.standard_normal((2, 3, 17, 8)).astype(np.float32) for _ in range(3))
+    mask = None if causal else rng.random((17, 17)) > 0.3
+    if mask is not None:
+        np.fill_diagonal(mask, True)
+    eq, ek, ev = (ember.tensor(a, requires_grad=True) for a in (q, k, v))
+    tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+    eo = F.scaled_dot_product_attention(eq, ek, ev, attn_mask=mask, is_causal=causal)
+    tmask = None if mask is None else torch.from_numpy(mask)
+    to = torch.nn.functional.scaled_dot_product_attention(
+        tq, tk, tv, attn_mask=tmask, is_causal=causal
+    )
+    g = rng.standard_normal(eo.shape).astype(np.float32)
+    eo.backward(ember.tensor(g))
+    to.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(eo.numpy(), to.detach().numpy(), rtol=1e-5, atol=1e-5)
+    for a, b in ((eq, tq), (ek, tk), (ev, tv)):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_attention_with_dropout_has_no_backward():
+    q = ember.randn(1, 4, 8, requires_grad=True)
+    out = F.scaled_dot_product_attention(q, q, q, dropout_p=0.5)
+    with pytest.raises(RuntimeError, match="dropout_p > 0"):
+        out.sum().backward()
