@@ -6,5 +6,6 @@ namespace ember {
 
 void bind_gemm(pybind11::module_& m);
 void bind_vmath(pybind11::module_& m);
+void bind_lstm(pybind11::module_& m);
 
 }  // namespace ember

@@ -33,6 +33,7 @@ py::dict cpu_info() {
   py::dict kernels;
   kernels["gemm"] = t.gemm->name;
   kernels["vmath"] = t.vmath->name;
+  kernels["lstm"] = t.lstm->name;
   py::dict info;
   info["vendor"] = f.vendor;
   info["brand"] = f.brand;
@@ -59,4 +60,5 @@ PYBIND11_MODULE(_C, m) {
       "Switch the kernel table (tests only; not thread-safe against running kernels)");
   bind_gemm(m);
   bind_vmath(m);
+  bind_lstm(m);
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "gemm/ukernel.h"
+#include "lstm/lstm.h"
 #include "vmath/vmath.h"
 
 namespace ember::cpu {
@@ -16,6 +17,7 @@ struct KernelTable {
   Isa isa;
   const gemm::UKernel* gemm;
   const vmath::VMath* vmath;
+  const lstm::CellKernels* lstm;
 };
 
 const char* isa_name(Isa isa);

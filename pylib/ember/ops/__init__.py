@@ -8,5 +8,15 @@ Kernels release the GIL. One module per kernel family.
 
 from ember._runtime import get_float32_matmul_precision, set_float32_matmul_precision
 from ember.ops.gemm import gemm, matmul
+from ember.ops.lstm import lstm, lstm_backward, lstm_cell, lstm_cell_backward
 
-__all__ = ["gemm", "get_float32_matmul_precision", "matmul", "set_float32_matmul_precision"]
+__all__ = [
+    "gemm",
+    "get_float32_matmul_precision",
+    "lstm",
+    "lstm_backward",
+    "lstm_cell",
+    "lstm_cell_backward",
+    "matmul",
+    "set_float32_matmul_precision",
+]
