@@ -9,6 +9,8 @@ test:
 bench:
 	$(PY) -m pytest bench/bench_gemm.py --benchmark-json=bench/gemm.json
 	$(PY) bench/report.py bench/gemm.json
+	$(PY) -m pytest bench/bench_lstm.py --benchmark-json=bench/lstm.json
+	$(PY) bench/report.py bench/lstm.json torch
 info:
 	$(PY) -m ember info
 ci:

@@ -74,6 +74,8 @@ def run_layer(rng, x, h0, c0, weights, batch_first=False, dy=None):
         (2, 7, 20, 17),
         (3, 13, 40, 33),
         (2, 20, 33, 70),
+        (2, 150, 7, 20),  # more rows than a GEMM row block (MC)
+        (2, 7, 5, 401),  # recurrent depths H and 4H over KC; wide unit blocks (A packed)
     ],
 )
 @pytest.mark.parametrize("batch_first", [False, True])
@@ -134,6 +136,9 @@ def test_layer_non_contiguous(isa, rng):
     # x whose rows are not evenly spaced over (T, B): the op copies it
     wide = randn(rng, T, B + 1, I)[:, :B]
     run_layer(rng, wide, h0, c0, (w_ih, w_hh, b_ih, b_hh))
+    # time reversed: negative strides, read in place with B = 1
+    run_layer(rng, randn(rng, T, 1, I)[::-1], h0[:1], c0[:1], (w_ih, w_hh, b_ih, b_hh))
+    run_layer(rng, randn(rng, T, B, I)[::-1], h0, c0, (w_ih, w_hh, b_ih, b_hh))
     # batch_first given as a transposed view: time-major storage
     x_bf = randn(rng, T, B, I).swapaxes(0, 1)
     run_layer(rng, x_bf, h0, c0, (w_ih, w_hh, b_ih, b_hh), batch_first=True)

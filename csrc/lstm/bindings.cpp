@@ -1,5 +1,7 @@
 // ember._C bindings of the LSTM family. ember.ops.lstm validates first; these wrappers check again
 // (dtype, ranks, shapes, strides) so that no call reaches the kernels with inconsistent arguments.
+#include "bindings.h"
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -7,7 +9,6 @@
 #include <utility>
 #include <vector>
 
-#include "bindings.h"
 #include "common/pyarray.h"
 #include "lstm/lstm.h"
 
@@ -36,7 +37,8 @@ std::vector<int64_t> checked(const py::array& x, const char* name, std::vector<i
 // A C-contiguous float32 array of the given shape, checked as above.
 const float* contiguous(const py::array& x, const char* name, std::vector<int64_t> shape) {
   checked(x, name, shape);
-  if (!(x.flags() & py::array::c_style)) throw py::value_error(std::string("lstm: ") + name + " must be C-contiguous");
+  if (!(x.flags() & py::array::c_style))
+    throw py::value_error(std::string("lstm: ") + name + " must be C-contiguous");
   return static_cast<const float*>(x.data());
 }
 
@@ -90,9 +92,9 @@ gemm::ConstMatrix matrix(const py::array& a) {
 
 // (y, h_n, c_n, saved or None); x (T, B, I) in any foldable layout; y comes back as (T, B, H),
 // a view of a contiguous (B, T, H) array when batch_first.
-py::tuple lstm_forward(const py::array& x, const py::object& h0, const py::object& c0, const py::array& w_ih,
-                       const py::array& w_hh, const py::object& b_ih, const py::object& b_hh,
-                       bool batch_first, bool save) {
+py::tuple lstm_forward(const py::array& x, const py::object& h0, const py::object& c0,
+                       const py::array& w_ih, const py::array& w_hh, const py::object& b_ih,
+                       const py::object& b_hh, bool batch_first, bool save) {
   checked(x, "x", {-1, -1, -1});
   checked(w_hh, "w_hh", {-1, -1});
   const int64_t T = x.shape(0), B = x.shape(1), I = x.shape(2), H = w_hh.shape(1);
@@ -149,10 +151,10 @@ py::tuple lstm_forward(const py::array& x, const py::object& h0, const py::objec
 
 // (dx (T, B, I), dh0, dc0, dw_ih, dw_hh, db or None) from dy (T, B, H), dh_n/dc_n (B, H) or None
 // and what lstm_forward saved.
-py::tuple lstm_backward(const py::array& dy, const py::object& dh_n, const py::object& dc_n, const py::array& x,
-                        const py::array& w_ih, const py::array& w_hh, bool has_bias, const py::array& c0,
-                        const py::array& gates, const py::array& c_all, const py::array& tanh_c,
-                        const py::array& h_prev) {
+py::tuple lstm_backward(const py::array& dy, const py::object& dh_n, const py::object& dc_n,
+                        const py::array& x, const py::array& w_ih, const py::array& w_hh,
+                        bool has_bias, const py::array& c0, const py::array& gates,
+                        const py::array& c_all, const py::array& tanh_c, const py::array& h_prev) {
   checked(x, "x", {-1, -1, -1});
   checked(w_hh, "w_hh", {-1, -1});
   const int64_t T = x.shape(0), B = x.shape(1), I = x.shape(2), H = w_hh.shape(1);
@@ -207,9 +209,9 @@ void bind_lstm(py::module_& m) {
   m.def("lstm_forward", &lstm_forward, py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"),
         py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"), py::arg("batch_first"), py::arg("save"),
         "One LSTM layer: (y (T, B, H), h_n, c_n, saved or None) for x (T, B, I)");
-  m.def("lstm_backward", &lstm_backward, py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("x"),
-        py::arg("w_ih"), py::arg("w_hh"), py::arg("has_bias"), py::arg("c0"), py::arg("gates"),
-        py::arg("c_all"), py::arg("tanh_c"), py::arg("h_prev"),
+  m.def("lstm_backward", &lstm_backward, py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"),
+        py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("has_bias"), py::arg("c0"),
+        py::arg("gates"), py::arg("c_all"), py::arg("tanh_c"), py::arg("h_prev"),
         "Backward of lstm_forward: (dx (T, B, I), dh0, dc0, dw_ih, dw_hh, db or None)");
 }
 

@@ -15,7 +15,8 @@ void forward(const CellForward& p) {
     for (int64_t j = 0; j < p.n; ++j) {
       float pre[4];
       for (int k = 0; k < 4; ++k) pre[k] = g[k * gs + j] + (p.bias ? p.bias[k * gs + j] : 0.0f);
-      const float i = sigmoid(pre[0]), f = sigmoid(pre[1]), gg = std::tanh(pre[2]), o = sigmoid(pre[3]);
+      const float i = sigmoid(pre[0]), f = sigmoid(pre[1]), gg = std::tanh(pre[2]),
+                  o = sigmoid(pre[3]);
       const float cn = f * p.c[r * p.ld_c + j] + i * gg;
       const float tc = std::tanh(cn);
       g[j] = i;

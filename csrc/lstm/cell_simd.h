@@ -104,7 +104,8 @@ void cell_backward(const ember::lstm::CellBackward& p) {
     for (int64_t j = 0; j < full; j += W)
       cell_backward_vec<V>(dh + j, dh2 + j, dc + j, a + j, gs, c + j, tc + j, dg + j);
     if (rest == 0) continue;
-    float dhb[W] = {}, dh2b[W] = {}, dcb[W] = {}, ab[4 * W] = {}, cb[W] = {}, tb[W] = {}, dgb[4 * W];
+    float dhb[W] = {}, dh2b[W] = {}, dcb[W] = {}, ab[4 * W] = {}, cb[W] = {}, tb[W] = {},
+          dgb[4 * W];
     for (int64_t j = 0; j < rest; ++j) {
       dhb[j] = dh[full + j];
       dh2b[j] = dh2[full + j];

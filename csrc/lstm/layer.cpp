@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <new>
 
 #include "cpu/dispatch.h"
 #include "cpu/threads.h"
@@ -47,8 +49,8 @@ class Partition {
  public:
   Partition(int64_t B, int64_t H, const gemm::UKernel& uk) : B_(B), H_(H), mr_(uk.mr), nr_(uk.nr) {
     const double flops = 8.0 * static_cast<double>(B) * H * H;
-    const int most = static_cast<int>(std::clamp(flops / kMinFlopsPerThread, 1.0,
-                                                 static_cast<double>(cpu::num_threads())));
+    const int most = static_cast<int>(
+        std::clamp(flops / kMinFlopsPerThread, 1.0, static_cast<double>(cpu::num_threads())));
     const int64_t units_m = ceil_div(B, mr_), units_n = ceil_div(H, nr_);
     int64_t best_area = units_m * units_n, best_perimeter = units_m * mr_ + units_n * nr_;
     for (int t = 2; t <= most; ++t)
@@ -66,6 +68,8 @@ class Partition {
       }
   }
   int threads() const { return tm_ * tn_; }
+  // the most units any block has
+  int64_t max_units() const { return std::min(H_, ceil_div(ceil_div(H_, nr_), tn_) * nr_); }
   Block block(int t) const {
     Block b;
     band(B_, mr_, tm_, t / tn_, b.r0, b.r1);
@@ -97,9 +101,28 @@ class FirstError {
   std::exception_ptr error_;
 };
 
+// A 64-byte aligned float buffer for one call: the recurrent weights packed for each thread.
+class Buffer {
+ public:
+  explicit Buffer(int64_t count) {
+    const size_t bytes =
+        (static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float) + 63) / 64 * 64;
+    data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (!data_) throw std::bad_alloc();
+  }
+  ~Buffer() { std::free(data_); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  float* data() const { return data_; }
+
+ private:
+  float* data_;
+};
+
 // dst rows = src rows, n floats each
 void copy_rows(int64_t m, int64_t n, const float* src, int64_t ld_src, float* dst, int64_t ld_dst) {
-  for (int64_t r = 0; r < m; ++r) std::memcpy(dst + r * ld_dst, src + r * ld_src, n * sizeof(float));
+  for (int64_t r = 0; r < m; ++r)
+    std::memcpy(dst + r * ld_dst, src + r * ld_src, n * sizeof(float));
 }
 
 // db = the column sums of dgates (rows, cols)
@@ -126,39 +149,56 @@ void layer_forward(const LayerForward& a) {
   const bool save = a.c_all != nullptr;
   if (T == 0 || B == 0 || H == 0) {
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t j = 0; j < H; ++j) a.h_n[b * H + j] = a.h0.data ? a.h0.data[b * a.h0.rs + j * a.h0.cs] : 0.0f;
+      for (int64_t j = 0; j < H; ++j)
+        a.h_n[b * H + j] = a.h0.data ? a.h0.data[b * a.h0.rs + j * a.h0.cs] : 0.0f;
     copy_rows(B, H, a.c0, H, a.c_n, H);
     return;
   }
   // The input projection of every step at once: gates = x @ w_ih^T, (T*B, I) @ (I, 4H).
-  gemm::sgemm(T * B, G4, a.I, 1.0f, a.x, {a.w_ih.data, a.w_ih.cs, a.w_ih.rs}, 0.0f, {a.gates, G4, 1});
+  gemm::sgemm(T * B, G4, a.I, 1.0f, a.x, {a.w_ih.data, a.w_ih.cs, a.w_ih.rs}, 0.0f,
+              {a.gates, G4, 1});
   const Seq gates = seq_of(a.gates, a.order, T, B, G4);
   const Seq c_all = seq_of(a.c_all, a.order, T, B, H);
   const Seq tanh_c = seq_of(a.tanh_c, a.order, T, B, H);
   const Seq h_prev = seq_of(a.h_prev, a.order, T, B, H);
   if (save)  // h_{-1} = h0 for the weight gradient of the first step
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t j = 0; j < H; ++j) h_prev.at(0, b)[j] = a.h0.data ? a.h0.data[b * a.h0.rs + j * a.h0.cs] : 0.0f;
+      for (int64_t j = 0; j < H; ++j)
+        h_prev.at(0, b)[j] = a.h0.data ? a.h0.data[b * a.h0.rs + j * a.h0.cs] : 0.0f;
 
   const cpu::KernelTable& kt = cpu::kernels();
   const CellKernels& cell = *kt.lstm;
   const gemm::UKernel& uk = *kt.gemm;
   const Partition part(B, H, uk);
+  // each thread's four w_hh^T gate blocks (H, units), packed once for all steps
+  const int64_t packed = gemm::packed_b_size(uk, H, part.max_units());
+  const Buffer w_packed(part.threads() * 4 * packed);
   FirstError error;
 #pragma omp parallel num_threads(part.threads())
   {
     const Block blk = part.block(omp_get_thread_num());
+    float* w_blk = w_packed.data() + omp_get_thread_num() * 4 * packed;
+    if (!blk.empty()) {
+      try {
+        for (int64_t k = 0; k < 4; ++k)
+          gemm::pack_b_once(uk, H, blk.units(),
+                            {a.w_hh.data + (k * H + blk.j0) * a.w_hh.rs, a.w_hh.cs, a.w_hh.rs},
+                            w_blk + k * packed);
+      } catch (...) {
+        error.record();
+      }
+    }
     for (int64_t t = 0; t < T; ++t) {
       if (!blk.empty() && !error.failed()) {
         try {
           // gates[t] += h_{t-1} @ w_hh^T for this block's units of each gate (none when h0 = 0)
-          const gemm::ConstMatrix h = t == 0 ? a.h0 : gemm::ConstMatrix{a.y.at(t - 1, 0), a.y.row, 1};
+          const gemm::ConstMatrix h =
+              t == 0 ? a.h0 : gemm::ConstMatrix{a.y.at(t - 1, 0), a.y.row, 1};
           if (h.data)
             for (int64_t k = 0; k < 4; ++k)
-              gemm::sgemm_with(uk, 1, blk.rows(), blk.units(), H, 1.0f,
-                               {h.data + blk.r0 * h.rs, h.rs, h.cs},
-                               {a.w_hh.data + (k * H + blk.j0) * a.w_hh.rs, a.w_hh.cs, a.w_hh.rs}, 1.0f,
-                               {gates.at(t, blk.r0) + k * H + blk.j0, gates.row, 1});
+              gemm::sgemm_packed_b(uk, blk.rows(), blk.units(), H, 1.0f,
+                                   {h.data + blk.r0 * h.rs, h.rs, h.cs}, w_blk + k * packed, 1.0f,
+                                   {gates.at(t, blk.r0) + k * H + blk.j0, gates.row, 1});
           CellForward p{};
           p.m = blk.rows();
           p.n = blk.units();
@@ -183,8 +223,8 @@ void layer_forward(const LayerForward& a) {
           p.ld_h_next = a.y.row;
           cell.forward(p);
           if (save && t + 1 < T)
-            copy_rows(blk.rows(), blk.units(), p.h_next, p.ld_h_next, h_prev.at(t + 1, blk.r0) + blk.j0,
-                      h_prev.row);
+            copy_rows(blk.rows(), blk.units(), p.h_next, p.ld_h_next,
+                      h_prev.at(t + 1, blk.r0) + blk.j0, h_prev.row);
         } catch (...) {
           error.record();
         }
@@ -208,10 +248,22 @@ void layer_backward(const LayerBackward& a) {
     const CellKernels& cell = *kt.lstm;
     const gemm::UKernel& uk = *kt.gemm;
     const Partition part(B, H, uk);
+    // each thread's w_hh columns (4H, units), packed once for all steps
+    const int64_t packed = gemm::packed_b_size(uk, G4, part.max_units());
+    const Buffer w_packed(part.threads() * packed);
     FirstError error;
 #pragma omp parallel num_threads(part.threads())
     {
       const Block blk = part.block(omp_get_thread_num());
+      float* w_blk = w_packed.data() + omp_get_thread_num() * packed;
+      if (!blk.empty()) {
+        try {
+          gemm::pack_b_once(uk, G4, blk.units(),
+                            {a.w_hh.data + blk.j0 * a.w_hh.cs, a.w_hh.rs, a.w_hh.cs}, w_blk);
+        } catch (...) {
+          error.record();
+        }
+      }
       for (int64_t t = T - 1; t >= 0; --t) {
         if (!blk.empty() && !error.failed()) {
           try {
@@ -242,10 +294,11 @@ void layer_backward(const LayerBackward& a) {
 #pragma omp barrier
         if (!blk.empty() && !error.failed()) {
           try {
-            // dh_{t-1} = dgates[t] @ w_hh for this block; the next step's cell reads only this block
-            gemm::sgemm_with(uk, 1, blk.rows(), blk.units(), G4, 1.0f, {dgates.at(t, blk.r0), dgates.row, 1},
-                             {a.w_hh.data + blk.j0 * a.w_hh.cs, a.w_hh.rs, a.w_hh.cs}, 0.0f,
-                             {a.dh + blk.r0 * H + blk.j0, H, 1});
+            // dh_{t-1} = dgates[t] @ w_hh for this block; the next step's cell reads only this
+            // block
+            gemm::sgemm_packed_b(uk, blk.rows(), blk.units(), G4, 1.0f,
+                                 {dgates.at(t, blk.r0), dgates.row, 1}, w_blk, 0.0f,
+                                 {a.dh + blk.r0 * H + blk.j0, H, 1});
           } catch (...) {
             error.record();
           }
