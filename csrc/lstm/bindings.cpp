@@ -182,8 +182,6 @@ py::tuple lstm_backward(const py::array& dy, const py::object& dh_n, const py::o
   auto dh = materialize(dh_n, "dh_n", B, H), dc = materialize(dc_n, "dc_n", B, H);
   a.dh = data(dh);
   a.dc = data(dc);
-  auto dgates = new_array(T * B, 4 * H);
-  a.dgates = data(dgates);
   auto dx = a.order == Order::time_major ? new_array(T, B, I) : new_array(B, T, I);
   a.dx = data(dx);
   auto dw_ih = new_array(4 * H, I), dw_hh = new_array(4 * H, H);

@@ -112,14 +112,13 @@ struct LayerBackward {
   const float* c_all;
   const float* tanh_c;
   const float* h_prev;
-  Seq dy;         // (T, B, H) dL/dh_t from above (read only)
-  float* dh;      // (B, H) contiguous: dL/dh_T in, dL/dh0 out
-  float* dc;      // (B, H) contiguous: dL/dc_T in, dL/dc0 out
-  float* dgates;  // (T*B, 4H) in `order`: dL/d(pre-activations)
-  float* dx;      // (T*B, I) in `order`
-  float* dw_ih;   // (4H, I)
-  float* dw_hh;   // (4H, H)
-  float* db;      // (4H) or null
+  Seq dy;        // (T, B, H) dL/dh_t from above (read only)
+  float* dh;     // (B, H) contiguous: dL/dh_T in, dL/dh0 out
+  float* dc;     // (B, H) contiguous: dL/dc_T in, dL/dc0 out
+  float* dx;     // (T*B, I) in `order`
+  float* dw_ih;  // (4H, I)
+  float* dw_hh;  // (4H, H)
+  float* db;     // (4H) or null
 };
 void layer_backward(const LayerBackward& a);
 
