@@ -139,6 +139,11 @@ def test_layer_non_contiguous(isa, rng):
     # time reversed: negative strides, read in place with B = 1
     run_layer(rng, randn(rng, T, 1, I)[::-1], h0[:1], c0[:1], (w_ih, w_hh, b_ih, b_hh))
     run_layer(rng, randn(rng, T, B, I)[::-1], h0, c0, (w_ih, w_hh, b_ih, b_hh))
+    # broadcast (zero strides): every row of x, and of dy, the same
+    x_b = np.broadcast_to(randn(rng, I), (T, B, I))
+    run_layer(
+        rng, x_b, h0, c0, (w_ih, w_hh, b_ih, b_hh), dy=np.broadcast_to(randn(rng, H), (T, B, H))
+    )
     # batch_first given as a transposed view: time-major storage
     x_bf = randn(rng, T, B, I).swapaxes(0, 1)
     run_layer(rng, x_bf, h0, c0, (w_ih, w_hh, b_ih, b_hh), batch_first=True)

@@ -21,7 +21,9 @@ __all__ = ["lstm", "lstm_backward", "lstm_cell", "lstm_cell_backward"]
 @dataclass(frozen=True)
 class LSTMSaved:
     """What the float32 backward needs (opaque to callers): the kernel's inputs as it read them,
-    x as (T, B, I), and the buffers the forward kept."""
+    x as (T, B, I), and the buffers the forward kept. x and the weights are referenced, not
+    copied (as autograd saves tensors): modifying them in place before the backward changes
+    the gradients."""
 
     cell: bool  # saved by lstm_cell (else by lstm)
     batch_first: bool
