@@ -9,8 +9,9 @@ test:
 bench:
 	$(PY) -m pytest bench/bench_gemm.py --benchmark-json=bench/gemm.json
 	$(PY) bench/report.py bench/gemm.json
-	$(PY) -m pytest bench/bench_pool.py --benchmark-json=bench/pool.json
-	$(PY) bench/report.py bench/pool.json torch
+	for f in conv pool lstm attention; do \
+	  $(PY) -m pytest bench/bench_$$f.py --benchmark-json=bench/$$f.json && \
+	  $(PY) bench/report.py bench/$$f.json torch || exit 1; done
 info:
 	$(PY) -m ember info
 ci:

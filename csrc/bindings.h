@@ -9,5 +9,6 @@ void bind_vmath(pybind11::module_& m);
 void bind_conv(pybind11::module_& m);
 void bind_pool(pybind11::module_& m);
 void bind_attention(pybind11::module_& m);
+void bind_lstm(pybind11::module_& m);
 
 }  // namespace ember

@@ -35,6 +35,7 @@ py::dict cpu_info() {
   kernels["vmath"] = t.vmath->name;
   kernels["pool"] = t.pool->name;
   kernels["attention"] = t.attention->name;
+  kernels["lstm"] = t.lstm->name;
   py::dict info;
   info["vendor"] = f.vendor;
   info["brand"] = f.brand;
@@ -65,4 +66,5 @@ PYBIND11_MODULE(_C, m) {
   bind_conv(m);
   bind_pool(m);
   bind_attention(m);
+  bind_lstm(m);
 }

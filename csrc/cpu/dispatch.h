@@ -6,6 +6,7 @@
 
 #include "attention/attention.h"
 #include "gemm/ukernel.h"
+#include "lstm/lstm.h"
 #include "vmath/vmath.h"
 #include "pool/pool.h"
 
@@ -20,6 +21,7 @@ struct KernelTable {
   const vmath::VMath* vmath;
   const pool::Kernels* pool;
   const attention::Kernels* attention;
+  const lstm::CellKernels* lstm;
 };
 
 const char* isa_name(Isa isa);

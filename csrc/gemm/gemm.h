@@ -34,4 +34,13 @@ void sgemm_batched(int64_t batch, const int64_t* a_offsets, const int64_t* b_off
                    const int64_t* c_offsets, int64_t m, int64_t n, int64_t k, float alpha,
                    ConstMatrix a, ConstMatrix b, float beta, Matrix c);
 
+// B packed once for many products with different A (a recurrent weight, say): pack_b_once
+// writes B (k, n) in the micro-panels of micro-kernel `uk` to dst (packed_b_size floats), and
+// sgemm_packed_b computes C (m, n) = alpha * A (m, k) @ B + beta * C from them, with the same
+// uk, k and n, on the calling thread. C must not overlap A.
+int64_t packed_b_size(const UKernel& uk, int64_t k, int64_t n);
+void pack_b_once(const UKernel& uk, int64_t k, int64_t n, ConstMatrix b, float* dst);
+void sgemm_packed_b(const UKernel& uk, int64_t m, int64_t n, int64_t k, float alpha, ConstMatrix a,
+                    const float* b_packed, float beta, Matrix c);
+
 }  // namespace ember::gemm

@@ -94,40 +94,46 @@ void macro_kernel(const UKernel& uk, int64_t mc, int64_t nc, int64_t kc, float a
   }
 }
 
+// Equal depths of at most KC (784 = 392 + 392, not 384 + 384 + 16): a thin last block would
+// spend its time loading and storing C.
+int64_t kc_step(const UKernel& uk, int64_t k) { return ceil_div(k, ceil_div(k, uk.kc)); }
+
+// C (m, nc) = alpha * A (m, kc) @ B-panel + beta * C for one packed B panel (kc, nc). A is read
+// in place when `direct_a` (only its last rows, fewer than MR, are packed), else packed.
+void a_blocks(const UKernel& uk, int64_t m, int64_t nc, int64_t kc, float alpha, ConstMatrix a,
+              const float* b_pack, float beta, Matrix c, bool direct_a, float* a_pack) {
+  const int64_t MR = uk.mr;
+  // MC rows at a time: the packed A block stays in L2.
+  for (int64_t ic = 0; ic < m; ic += uk.mc) {
+    const int64_t mc = std::min(uk.mc, m - ic);
+    const ConstMatrix a_blk{a.data + ic * a.rs, a.rs, a.cs};
+    const int64_t full_rows = direct_a ? mc / MR * MR : 0;
+    pack_a(mc - full_rows, kc, {a_blk.data + full_rows * a.rs, a.rs, a.cs}, MR, a_pack);
+    auto a_panel = [&](int64_t ir) -> APanel {
+      if (ir < full_rows) return {a_blk.data + ir * a.rs, a.rs, a.cs};
+      return {a_pack + (ir - full_rows) * kc, 1, MR};
+    };
+    macro_kernel(uk, mc, nc, kc, alpha, a_panel, b_pack, beta, {c.data + ic * c.rs, c.rs, c.cs});
+  }
+}
+
 // One thread's product, blocked for the caches around the micro-kernel `uk`.
 void gemm_blocked(const UKernel& uk, int64_t m, int64_t n, int64_t k, float alpha, ConstMatrix a,
                   ConstMatrix b, float beta, Matrix c) {
   Workspace& ws = workspace();
-  const int64_t MR = uk.mr, NR = uk.nr;
   const bool direct_a = n <= kDirectAMaxCols;
-  float* a_pack = ws.a.get(direct_a ? MR * uk.kc : uk.mc * uk.kc);
+  float* a_pack = ws.a.get(direct_a ? uk.mr * uk.kc : uk.mc * uk.kc);
   float* b_pack = ws.b.get(uk.kc * uk.nc);
-
-  // Equal depths of at most KC (784 = 392 + 392, not 384 + 384 + 16): a thin last block would
-  // spend its time loading and storing C.
-  const int64_t kc_step = ceil_div(k, ceil_div(k, uk.kc));
+  const int64_t kc_max = kc_step(uk, k);
   // NC columns at a time: the packed B panel stays in L3.
   for (int64_t jc = 0; jc < n; jc += uk.nc) {
     const int64_t nc = std::min(uk.nc, n - jc);
     // KC deep at a time: an A and a B micro-panel fit in L1 together.
-    for (int64_t pc = 0; pc < k; pc += kc_step) {
-      const int64_t kc = std::min(kc_step, k - pc);
-      const float beta_pc = pc == 0 ? beta : 1.0f;
-      pack_b(kc, nc, {b.data + pc * b.rs + jc * b.cs, b.rs, b.cs}, NR, b_pack);
-      // MC rows at a time: the packed A block stays in L2.
-      for (int64_t ic = 0; ic < m; ic += uk.mc) {
-        const int64_t mc = std::min(uk.mc, m - ic);
-        const ConstMatrix a_blk{a.data + ic * a.rs + pc * a.cs, a.rs, a.cs};
-        // in place, only the last rows (fewer than MR) are packed, zero-padded
-        const int64_t full_rows = direct_a ? mc / MR * MR : 0;
-        pack_a(mc - full_rows, kc, {a_blk.data + full_rows * a.rs, a.rs, a.cs}, MR, a_pack);
-        auto a_panel = [&](int64_t ir) -> APanel {
-          if (ir < full_rows) return {a_blk.data + ir * a.rs, a.rs, a.cs};
-          return {a_pack + (ir - full_rows) * kc, 1, MR};
-        };
-        macro_kernel(uk, mc, nc, kc, alpha, a_panel, b_pack, beta_pc,
-                     {c.data + ic * c.rs + jc * c.cs, c.rs, c.cs});
-      }
+    for (int64_t pc = 0; pc < k; pc += kc_max) {
+      const int64_t kc = std::min(kc_max, k - pc);
+      pack_b(kc, nc, {b.data + pc * b.rs + jc * b.cs, b.rs, b.cs}, uk.nr, b_pack);
+      a_blocks(uk, m, nc, kc, alpha, {a.data + pc * a.cs, a.rs, a.cs}, b_pack,
+               pc == 0 ? beta : 1.0f, {c.data + jc * c.cs, c.rs, c.cs}, direct_a, a_pack);
     }
   }
 }
@@ -223,6 +229,38 @@ void sgemm_with(const UKernel& uk, int threads, int64_t m, int64_t n, int64_t k,
 void sgemm(int64_t m, int64_t n, int64_t k, float alpha, ConstMatrix a, ConstMatrix b, float beta,
            Matrix c) {
   sgemm_with(*cpu::kernels().gemm, cpu::num_threads(), m, n, k, alpha, a, b, beta, c);
+}
+
+int64_t packed_b_size(const UKernel& uk, int64_t k, int64_t n) {
+  return k * (ceil_div(n, uk.nr) * uk.nr);
+}
+
+// Each KC-deep block of B, all n columns of it as micro-panels, one block after the other.
+void pack_b_once(const UKernel& uk, int64_t k, int64_t n, ConstMatrix b, float* dst) {
+  const int64_t n_pad = ceil_div(n, uk.nr) * uk.nr, kc_max = kc_step(uk, k);
+  for (int64_t pc = 0; pc < k; pc += kc_max)
+    pack_b(std::min(kc_max, k - pc), n, {b.data + pc * b.rs, b.rs, b.cs}, uk.nr, dst + pc * n_pad);
+}
+
+void sgemm_packed_b(const UKernel& uk, int64_t m, int64_t n, int64_t k, float alpha, ConstMatrix a,
+                    const float* b_packed, float beta, Matrix c) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    scale(m, n, beta, c);
+    return;
+  }
+  const bool direct_a = n <= kDirectAMaxCols;
+  float* a_pack = workspace().a.get(direct_a ? uk.mr * uk.kc : uk.mc * uk.kc);
+  const int64_t n_pad = ceil_div(n, uk.nr) * uk.nr, kc_max = kc_step(uk, k);
+  for (int64_t jc = 0; jc < n; jc += uk.nc) {
+    const int64_t nc = std::min(uk.nc, n - jc);
+    for (int64_t pc = 0; pc < k; pc += kc_max) {
+      const int64_t kc = std::min(kc_max, k - pc);
+      a_blocks(uk, m, nc, kc, alpha, {a.data + pc * a.cs, a.rs, a.cs},
+               b_packed + pc * n_pad + jc * kc, pc == 0 ? beta : 1.0f,
+               {c.data + jc * c.cs, c.rs, c.cs}, direct_a, a_pack);
+    }
+  }
 }
 
 }  // namespace ember::gemm

@@ -139,3 +139,36 @@ def sdpa_backward(
 ) -> None:
     """Gradients of sdpa_forward (no dropout): writes dq, dk, dv (C-contiguous, the leading
     dimensions of q). lse is C-contiguous. Releases the GIL."""
+
+def lstm_forward(
+    x: np.ndarray,
+    h0: np.ndarray | None,
+    c0: np.ndarray | None,
+    w_ih: np.ndarray,
+    w_hh: np.ndarray,
+    b_ih: np.ndarray | None,
+    b_hh: np.ndarray | None,
+    batch_first: bool,
+    save: bool,
+) -> tuple:
+    """One LSTM layer on float32: x (T, B, I) whose T * B rows are evenly spaced in time- or
+    batch-major order, h0/c0 (B, H) or None. Returns (y (T, B, H) — a view of a contiguous
+    (B, T, H) array when batch_first —, h_n, c_n, saved), saved being None unless `save`, else
+    the buffers (c0, gates, c_all, tanh_c, h_prev) that lstm_backward takes. Releases the GIL."""
+
+def lstm_backward(
+    dy: np.ndarray,
+    dh_n: np.ndarray | None,
+    dc_n: np.ndarray | None,
+    x: np.ndarray,
+    w_ih: np.ndarray,
+    w_hh: np.ndarray,
+    has_bias: bool,
+    c0: np.ndarray,
+    gates: np.ndarray,
+    c_all: np.ndarray,
+    tanh_c: np.ndarray,
+    h_prev: np.ndarray,
+) -> tuple:
+    """Backward of lstm_forward with the same x and weights: (dx (T, B, I), dh0, dc0, dw_ih,
+    dw_hh, db or None) from dy (T, B, H) and dh_n/dc_n (B, H) or None. Releases the GIL."""

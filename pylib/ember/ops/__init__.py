@@ -13,6 +13,7 @@ from ember.ops.attention import (
 )
 from ember.ops.conv import col2im, conv2d, conv2d_backward, im2col
 from ember.ops.gemm import gemm, matmul
+from ember.ops.lstm import lstm, lstm_backward, lstm_cell, lstm_cell_backward
 from ember.ops.pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
@@ -33,6 +34,10 @@ __all__ = [
     "gemm",
     "get_float32_matmul_precision",
     "im2col",
+    "lstm",
+    "lstm_backward",
+    "lstm_cell",
+    "lstm_cell_backward",
     "matmul",
     "max_pool2d",
     "max_pool2d_backward",

@@ -8,6 +8,7 @@ from ember.ref.attention import (
 )
 from ember.ref.conv import col2im, conv2d, conv2d_backward, im2col
 from ember.ref.gemm import gemm, matmul
+from ember.ref.lstm import lstm, lstm_backward, lstm_cell, lstm_cell_backward
 from ember.ref.pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
@@ -27,6 +28,10 @@ __all__ = [
     "conv2d_backward",
     "gemm",
     "im2col",
+    "lstm",
+    "lstm_backward",
+    "lstm_cell",
+    "lstm_cell_backward",
     "matmul",
     "max_pool2d",
     "max_pool2d_backward",
