@@ -248,9 +248,12 @@ def test_fused_path_is_one_call_per_group_and_step(monkeypatch, config):
     assert calls == []
 
 
-def fused_vs_numpy(monkeypatch, name, kwargs, arrays, steps, grads=None):
+def fused_vs_numpy(monkeypatch, name, kwargs, arrays, steps):
     """Bitwise: the kernels round as NumPy does (same operation order, no FMA contraction)."""
-    fused, opt = run_ember(lambda p: getattr(optim, name)(p, **kwargs), arrays, steps)
+    with monkeypatch.context() as m:
+        calls = count_calls(m, FUSED[name])
+        fused, opt = run_ember(lambda p: getattr(optim, name)(p, **kwargs), arrays, steps)
+    assert calls == [len(arrays)] * steps
     with monkeypatch.context() as m:
         numpy_path(m)
         plain, opt2 = run_ember(lambda p: getattr(optim, name)(p, **kwargs), arrays, steps)
@@ -277,8 +280,8 @@ def randn_f32(rng, shape):
     return rng.standard_normal(shape).astype(np.float32)
 
 
-def test_fused_with_transposed_grads_and_uneven_steps(monkeypatch, rng):
-    def run(fuse):
+def test_fused_with_transposed_grads_and_uneven_steps(monkeypatch):
+    def run():
         params = [
             ember.tensor(randn_f32(np.random.default_rng(1), (6, 5)), requires_grad=True)
             for _ in range(3)
@@ -298,12 +301,12 @@ def test_fused_with_transposed_grads_and_uneven_steps(monkeypatch, rng):
         return params, opt
 
     calls = count_calls(monkeypatch, "adam_step")
-    fused, opt = run(True)
+    fused, opt = run()
     # steps (1, 1), then (t, t) and t - 1 for parameter 2: two calls
     assert calls == [2] + [2, 1] * 3
     assert [opt.state[p]["step"] for p in fused] == [4, 4, 3]
     numpy_path(monkeypatch)
-    plain, _ = run(False)
+    plain, _ = run()
     for a, b in zip(fused, plain, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
