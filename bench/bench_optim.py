@@ -66,5 +66,8 @@ def bench_adam_step_mlp(benchmark, rng, monkeypatch, impl):
         err = np.linalg.norm(got - want) / np.linalg.norm(want)
         assert err < 1e-5, f"refusing to time a wrong step: {err}"
     benchmark.group = f"adam step, {len(params)} tensors, {count} parameters"
-    benchmark.extra_info.update(impl=impl, params=count, threads=ember.get_num_threads())
+    # flops for report.py: 15 per element (weight decay 2, moments 7, update 6)
+    benchmark.extra_info.update(
+        flops=15.0 * count, impl=impl, params=count, threads=ember.get_num_threads()
+    )
     benchmark.pedantic(step, rounds=50, warmup_rounds=2)
