@@ -346,3 +346,30 @@ def test_fused_bindings_reject_bad_inputs():
         ember._C.adam_step([p], [g], [m], [v], [np.zeros(5, np.float32)], **adam)
     ember._C.adam_step([p], [g], [m], [v], [], **adam)
     assert np.all(p < 0) and np.all(m > 0)
+
+
+def test_fused_maximize_is_a_negated_gradient(rng):
+    p0, g = randn_f32(rng, (37,)), randn_f32(rng, (37,))
+    sgd = dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01, nesterov=False)
+    adam = dict(
+        lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.01, step_size=0.5,
+        bias_correction2_sqrt=0.2, decoupled=False,
+    )  # fmt: skip
+    for fn, kwargs, n_state in [(ember._C.sgd_step, sgd, 1), (ember._C.adam_step, adam, 2)]:
+        results = []
+        for maximize, grad in [(True, g), (False, -g)]:
+            p, state = p0.copy(), [np.zeros_like(p0) for _ in range(n_state)]
+            extra = ([state[0]], [True]) if n_state == 1 else ([state[0]], [state[1]], [])
+            fn([p], [grad], *extra, maximize=maximize, **kwargs)
+            results.append(p)
+        np.testing.assert_array_equal(results[0], results[1])
+        assert not np.array_equal(results[0], p0)
+
+
+def test_duplicate_parameters_take_the_numpy_path(monkeypatch):
+    calls = count_calls(monkeypatch, "sgd_step")
+    w = ember.ones(3, requires_grad=True)
+    opt = optim.SGD([w, w], lr=0.5)
+    w.grad = ember.ones(3)
+    opt.step()
+    assert calls == [] and w.tolist() == [0.0, 0.0, 0.0]

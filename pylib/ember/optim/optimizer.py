@@ -136,7 +136,10 @@ class Optimizer:
 
 def _fusable(params: list) -> bool:
     """True if the fused kernels can update these parameters in place: float32, C-contiguous,
-    writeable NumPy arrays with float32 NumPy gradients of the same shape."""
+    writeable NumPy arrays with float32 NumPy gradients of the same shape, each listed once (the
+    kernels update a group's tensors concurrently)."""
+    if len({id(p) for p in params}) != len(params):
+        return False
     for p in params:
         data, grad = p.data, p.grad.data
         if not (
