@@ -10,5 +10,6 @@ void bind_conv(pybind11::module_& m);
 void bind_pool(pybind11::module_& m);
 void bind_attention(pybind11::module_& m);
 void bind_lstm(pybind11::module_& m);
+void bind_optim(pybind11::module_& m);
 
 }  // namespace ember

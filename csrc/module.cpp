@@ -36,6 +36,7 @@ py::dict cpu_info() {
   kernels["pool"] = t.pool->name;
   kernels["attention"] = t.attention->name;
   kernels["lstm"] = t.lstm->name;
+  kernels["optim"] = t.optim->name;
   py::dict info;
   info["vendor"] = f.vendor;
   info["brand"] = f.brand;
@@ -67,4 +68,5 @@ PYBIND11_MODULE(_C, m) {
   bind_pool(m);
   bind_attention(m);
   bind_lstm(m);
+  bind_optim(m);
 }

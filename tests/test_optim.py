@@ -210,3 +210,166 @@ def test_scheduler_state_dict_round_trip():
     assert sched.get_last_lr() == sched2.get_last_lr()
     lam = optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0)
     assert lam.state_dict()["lr_lambdas"] == [None]
+
+
+# ---- the fused C++ steps (ember._C.sgd_step / adam_step) ---------------------------------
+
+FUSED = {"SGD": "sgd_step", "Adam": "adam_step", "AdamW": "adam_step"}
+
+
+def count_calls(monkeypatch, name):
+    calls = []
+    real = getattr(ember._C, name)
+
+    def counted(*args, **kwargs):
+        calls.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ember._C, name, counted)
+    return calls
+
+
+def numpy_path(monkeypatch):
+    monkeypatch.setattr(optim.optimizer, "_fusable", lambda params: False)
+
+
+@pytest.mark.parametrize("config", ["sgd_nesterov", "adam_amsgrad", "adamw_wd"])
+def test_fused_path_is_one_call_per_group_and_step(monkeypatch, config):
+    name, kwargs = CONFIGS[config]
+    calls = count_calls(monkeypatch, FUSED[name])
+
+    def groups(params):
+        return [{"params": params[:2]}, {"params": params[2:], "lr": 0.02}]
+
+    run_ember(lambda g: getattr(optim, name)(g, **kwargs), make_params(np.float32), 4, groups)
+    assert calls == [2, 1] * 4
+    calls.clear()
+    run_ember(lambda p: getattr(optim, name)(p, **kwargs), make_params(np.float64), 4)
+    assert calls == []
+
+
+def fused_vs_numpy(monkeypatch, name, kwargs, arrays, steps):
+    """Bitwise: the kernels round as NumPy does (same operation order, no FMA contraction)."""
+    with monkeypatch.context() as m:
+        calls = count_calls(m, FUSED[name])
+        fused, opt = run_ember(lambda p: getattr(optim, name)(p, **kwargs), arrays, steps)
+    assert calls == [len(arrays)] * steps
+    with monkeypatch.context() as m:
+        numpy_path(m)
+        plain, opt2 = run_ember(lambda p: getattr(optim, name)(p, **kwargs), arrays, steps)
+    for a, b in zip(fused, plain, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    state, state2 = opt.state_dict()["state"], opt2.state_dict()["state"]
+    assert state.keys() == state2.keys()
+    for i in state:
+        assert state[i].keys() == state2[i].keys()
+        for k, v in state[i].items():
+            np.testing.assert_array_equal(v, state2[i][k])
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_fused_matches_numpy_path_on_every_isa(monkeypatch, isa, config, rng):
+    name, kwargs = CONFIGS[config]
+    # many small parameters of sizes around the vector widths, and one threaded large one
+    shapes = [(n,) for n in (1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100)] + [(5, 7), (317, 331)]
+    arrays = [randn_f32(rng, s) for s in shapes]
+    fused_vs_numpy(monkeypatch, name, kwargs, arrays, steps=3)
+
+
+def randn_f32(rng, shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def test_fused_with_transposed_grads_and_uneven_steps(monkeypatch):
+    def run():
+        params = [
+            ember.tensor(randn_f32(np.random.default_rng(1), (6, 5)), requires_grad=True)
+            for _ in range(3)
+        ]
+        opt = optim.Adam(params, lr=0.01, amsgrad=True)
+        for step in range(4):
+            for i, p in enumerate(params):
+                # parameter 2 has no gradient on the first step, so its Adam step lags
+                g = (
+                    None
+                    if (i == 2 and step == 0)
+                    else np.asfortranarray(fake_grad(p.numpy(), step, i))
+                )
+                p.grad = None if g is None else ember.tensor(g)
+                assert g is None or not p.grad.data.flags.c_contiguous
+            opt.step()
+        return params, opt
+
+    calls = count_calls(monkeypatch, "adam_step")
+    fused, opt = run()
+    # steps (1, 1), then (t, t) and t - 1 for parameter 2: two calls
+    assert calls == [2] + [2, 1] * 3
+    assert [opt.state[p]["step"] for p in fused] == [4, 4, 3]
+    numpy_path(monkeypatch)
+    plain, _ = run()
+    for a, b in zip(fused, plain, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_fused_bindings_reject_bad_inputs():
+    p = np.zeros(4, np.float32)
+    g = np.ones(4, np.float32)
+    sgd = dict(lr=0.1, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False)
+    adam = dict(
+        lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.0, step_size=1.0,
+        bias_correction2_sqrt=0.1, decoupled=False,
+    )  # fmt: skip
+    with pytest.raises(TypeError, match="float32"):
+        ember._C.sgd_step([p.astype(np.float64)], [g], [np.zeros(4, np.float32)], [True], **sgd)
+    with pytest.raises(TypeError, match="NumPy array"):
+        ember._C.sgd_step([p], [[1.0] * 4], [np.zeros(4, np.float32)], [True], **sgd)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ember._C.sgd_step(
+            [p], [np.ones(8, np.float32)[::2]], [np.zeros(4, np.float32)], [True], **sgd
+        )
+    with pytest.raises(ValueError, match="elements"):
+        ember._C.sgd_step([p], [g[:3]], [np.zeros(4, np.float32)], [True], **sgd)
+    with pytest.raises(ValueError, match="one array per parameter"):
+        ember._C.sgd_step([p], [g], [], [], **sgd)
+    ro = p.copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        ember._C.sgd_step([ro], [g], [np.zeros(4, np.float32)], [True], **sgd)
+    with pytest.raises(ValueError, match="overlaps"):
+        ember._C.sgd_step([p], [g], [p], [True], **sgd)
+    m, v = np.zeros(4, np.float32), np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match="one array per parameter"):
+        ember._C.adam_step([p], [g], [m], [], [], **adam)
+    with pytest.raises(ValueError, match="overlaps"):
+        ember._C.adam_step([p], [g], [m], [m], [], **adam)
+    with pytest.raises(ValueError, match="elements"):
+        ember._C.adam_step([p], [g], [m], [v], [np.zeros(5, np.float32)], **adam)
+    ember._C.adam_step([p], [g], [m], [v], [], **adam)
+    assert np.all(p < 0) and np.all(m > 0)
+
+
+def test_fused_maximize_is_a_negated_gradient(rng):
+    p0, g = randn_f32(rng, (37,)), randn_f32(rng, (37,))
+    sgd = dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01, nesterov=False)
+    adam = dict(
+        lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.01, step_size=0.5,
+        bias_correction2_sqrt=0.2, decoupled=False,
+    )  # fmt: skip
+    for fn, kwargs, n_state in [(ember._C.sgd_step, sgd, 1), (ember._C.adam_step, adam, 2)]:
+        results = []
+        for maximize, grad in [(True, g), (False, -g)]:
+            p, state = p0.copy(), [np.zeros_like(p0) for _ in range(n_state)]
+            extra = ([state[0]], [True]) if n_state == 1 else ([state[0]], [state[1]], [])
+            fn([p], [grad], *extra, maximize=maximize, **kwargs)
+            results.append(p)
+        np.testing.assert_array_equal(results[0], results[1])
+        assert not np.array_equal(results[0], p0)
+
+
+def test_duplicate_parameters_take_the_numpy_path(monkeypatch):
+    calls = count_calls(monkeypatch, "sgd_step")
+    w = ember.ones(3, requires_grad=True)
+    opt = optim.SGD([w, w], lr=0.5)
+    w.grad = ember.ones(3)
+    opt.step()
+    assert calls == [] and w.tolist() == [0.0, 0.0, 0.0]

@@ -11,13 +11,14 @@ namespace {
 
 const KernelTable kGeneric{Isa::generic, &gemm::f32_gemm_4x8_generic, &vmath::f32_vmath_generic,
                           &pool::f32_pool_generic, &attention::f32_sdpa_generic,
-                          &lstm::f32_lstm_cell_generic};
+                          &lstm::f32_lstm_cell_generic, &optim::f32_optim_generic};
 #if defined(EMBER_X86)
 const KernelTable kAvx2{Isa::avx2, &gemm::f32_gemm_6x16_avx2, &vmath::f32_vmath_avx2,
-                        &pool::f32_pool_avx2, &attention::f32_sdpa_avx2, &lstm::f32_lstm_cell_avx2};
+                        &pool::f32_pool_avx2, &attention::f32_sdpa_avx2, &lstm::f32_lstm_cell_avx2,
+                        &optim::f32_optim_avx2};
 const KernelTable kAvx512{Isa::avx512, &gemm::f32_gemm_14x32_avx512, &vmath::f32_vmath_avx512,
                           &pool::f32_pool_avx512, &attention::f32_sdpa_avx512,
-                          &lstm::f32_lstm_cell_avx512};
+                          &lstm::f32_lstm_cell_avx512, &optim::f32_optim_avx512};
 #endif
 
 const KernelTable& table_for(Isa isa) {

@@ -7,6 +7,7 @@
 #include "attention/attention.h"
 #include "gemm/ukernel.h"
 #include "lstm/lstm.h"
+#include "optim/optim.h"
 #include "vmath/vmath.h"
 #include "pool/pool.h"
 
@@ -22,6 +23,7 @@ struct KernelTable {
   const pool::Kernels* pool;
   const attention::Kernels* attention;
   const lstm::CellKernels* lstm;
+  const optim::Kernels* optim;
 };
 
 const char* isa_name(Isa isa);

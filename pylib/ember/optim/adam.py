@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from ember import _C
 from ember.autograd import array_module
 from ember.optim.optimizer import Optimizer
 
@@ -65,6 +68,39 @@ class Adam(Optimizer):
         step_size = lr / (1 - beta1**step)
         denom = xp.sqrt(exp_avg_sq) / math.sqrt(1 - beta2**step) + eps
         param -= step_size * (exp_avg / denom)
+
+    def _fused_step(self, group, params, grads):
+        lr, (beta1, beta2), amsgrad = group["lr"], group["betas"], group["amsgrad"]
+        # parameters whose steps differ (one had no gradient for a while) need their own bias
+        # corrections: one call per distinct step, usually one
+        by_step: dict = {}
+        for p, grad in zip(params, grads, strict=True):
+            state = self.state.setdefault(p, {})
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = np.zeros_like(p.data)
+                state["exp_avg_sq"] = np.zeros_like(p.data)
+                if amsgrad:
+                    state["max_exp_avg_sq"] = np.zeros_like(p.data)
+            state["step"] += 1
+            by_step.setdefault(state["step"], []).append((p.data, grad, state))
+        for step, items in by_step.items():
+            states = [s for _, _, s in items]
+            _C.adam_step(
+                [data for data, _, _ in items],
+                [grad for _, grad, _ in items],
+                [s["exp_avg"] for s in states],
+                [s["exp_avg_sq"] for s in states],
+                [s["max_exp_avg_sq"] for s in states] if amsgrad else [],
+                lr=lr,
+                beta1=beta1,
+                beta2=beta2,
+                eps=group["eps"],
+                weight_decay=group["weight_decay"],
+                step_size=lr / (1 - beta1**step),
+                bias_correction2_sqrt=math.sqrt(1 - beta2**step),
+                decoupled=self.decoupled_weight_decay,
+            )
 
 
 class AdamW(Adam):

@@ -1,9 +1,12 @@
 """`Optimizer`: parameter groups, per-parameter state, zero_grad and state dicts; subclasses
-write the update of one parameter."""
+write the update of one parameter (NumPy/CuPy expressions) and a fused step that updates a whole
+float32 NumPy group with one call into ember._C."""
 
 from __future__ import annotations
 
 import copy
+
+import numpy as np
 
 from ember.autograd import array_module, enable_grad, no_grad
 from ember.tensor import Tensor
@@ -66,10 +69,19 @@ class Optimizer:
                 loss = closure()
         with no_grad():
             for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        self._update(p.data, p.grad.data, self.state.setdefault(p, {}), group)
+                params = [p for p in group["params"] if p.grad is not None]
+                if params and _fusable(params):
+                    grads = [np.ascontiguousarray(p.grad.data) for p in params]
+                    self._fused_step(group, params, grads)
+                    continue
+                for p in params:
+                    self._update(p.data, p.grad.data, self.state.setdefault(p, {}), group)
         return loss
+
+    def _fused_step(self, group: dict, params: list, grads: list) -> None:
+        """One step for the parameters of `group` that have gradients, all float32 C-contiguous
+        NumPy arrays (grads: C-contiguous float32 copies or the gradients themselves)."""
+        raise NotImplementedError
 
     def _update(self, param, grad, state: dict, group: dict) -> None:
         """One step for one parameter: param (an array, updated in place), grad, its state."""
@@ -120,3 +132,24 @@ class Optimizer:
                 k: xp.array(v, dtype=p.dtype) if hasattr(v, "shape") else v
                 for k, v in copy.deepcopy(saved).items()
             }
+
+
+def _fusable(params: list) -> bool:
+    """True if the fused kernels can update these parameters in place: float32, C-contiguous,
+    writeable NumPy arrays with float32 NumPy gradients of the same shape, each listed once (the
+    kernels update a group's tensors concurrently)."""
+    if len({id(p) for p in params}) != len(params):
+        return False
+    for p in params:
+        data, grad = p.data, p.grad.data
+        if not (
+            type(data) is np.ndarray
+            and data.dtype == np.float32
+            and data.flags.c_contiguous
+            and data.flags.writeable
+            and type(grad) is np.ndarray
+            and grad.dtype == np.float32
+            and grad.shape == data.shape
+        ):
+            return False
+    return True

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from ember import _C
 from ember.optim.optimizer import Optimizer
 
 __all__ = ["SGD"]
@@ -49,3 +52,26 @@ class SGD(Optimizer):
                 buf += (1 - group["dampening"]) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
         param -= group["lr"] * grad
+
+    def _fused_step(self, group, params, grads):
+        momentum = group["momentum"]
+        buffers, init = [], []
+        for p in params:
+            state = self.state.setdefault(p, {})
+            if momentum != 0:
+                buf = state.get("momentum_buffer")
+                init.append(buf is None)
+                if buf is None:
+                    buf = state["momentum_buffer"] = np.empty_like(p.data)
+                buffers.append(buf)
+        _C.sgd_step(
+            [p.data for p in params],
+            grads,
+            buffers,
+            init,
+            lr=group["lr"],
+            momentum=momentum,
+            dampening=group["dampening"],
+            weight_decay=group["weight_decay"],
+            nesterov=group["nesterov"],
+        )
