@@ -40,7 +40,12 @@ def synthetic_ratings(rng):
         + 0.2 * rng.standard_normal((USERS, ITEMS))
     )
     user, item = np.nonzero(rng.random((USERS, ITEMS)) < OBSERVED)
-    return user.astype(np.int64), item.astype(np.int64), full[user, item].astype(np.float32), cluster
+    return (
+        user.astype(np.int64),
+        item.astype(np.int64),
+        full[user, item].astype(np.float32),
+        cluster,
+    )
 
 
 class MatrixFactorization(nn.Module):
