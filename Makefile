@@ -9,7 +9,7 @@ test:
 bench:
 	$(PY) -m pytest bench/bench_gemm.py --benchmark-json=bench/gemm.json
 	$(PY) bench/report.py bench/gemm.json
-	for f in conv pool lstm attention optim; do \
+	for f in conv pool lstm attention optim train; do \
 	  $(PY) -m pytest bench/bench_$$f.py --benchmark-json=bench/$$f.json && \
 	  $(PY) bench/report.py bench/$$f.json torch || exit 1; done
 info:
