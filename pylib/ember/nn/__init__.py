@@ -15,6 +15,7 @@ from ember.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, MSELos
 from ember.nn.module import Module, Parameter
 from ember.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from ember.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from ember.nn.rnn import LSTM, LSTMCell
 from ember.nn.sparse import Embedding
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "GELU",
     "Identity",
     "KLDivLoss",
+    "LSTM",
+    "LSTMCell",
     "LayerNorm",
     "Linear",
     "LogSoftmax",
