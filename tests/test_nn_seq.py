@@ -335,6 +335,28 @@ def test_mha_state_dict_and_init_as_torch():
     assert np.abs(ours.out_proj.weight.numpy()).max() <= 1 / 4
 
 
+def test_mha_dropout_only_in_training(rng):
+    ours, theirs = nn.MultiheadAttention(8, 2, dropout=0.5), torch.nn.MultiheadAttention(8, 2, 0.5)
+    copy_weights(ours, theirs)
+    x = randn(rng, 5, 3, 8)
+    ours.eval()
+    theirs.eval()
+    for need_weights in (True, False):
+        out = ours(ember.tensor(x), ember.tensor(x), ember.tensor(x), need_weights=need_weights)
+        close(out[0].numpy(), theirs(*[torch.tensor(x)] * 3, need_weights=need_weights)[0])
+    ours.train()
+    q = ember.tensor(x, requires_grad=True)
+    out, weights = ours(q, q, q, need_weights=False)
+    assert weights is None
+    out.sum().backward()  # the explicit path: dropout on the weights, with gradients
+    assert q.grad is not None and np.isfinite(q.grad.numpy()).all()
+    ember.manual_seed(0)
+    a = ours(q, q, q)[1].numpy()
+    ember.manual_seed(1)
+    b = ours(q, q, q)[1].numpy()
+    assert not np.allclose(a, b) and ((a == 0).any() or (b == 0).any())
+
+
 def test_mha_rejects_bad_masks(rng):
     mha = nn.MultiheadAttention(4, 2)
     x = ember.tensor(randn(rng, 3, 2, 4))

@@ -178,8 +178,9 @@ class MultiheadAttention(Module):
             scores = (q * math.sqrt(1.0 / head_dim)) @ k.transpose(-2, -1)
             if mask is not None:
                 scores = scores + Tensor(mask)
-            weights = F.softmax(scores, dim=-1)
-            attn = F.dropout(weights, dropout_p, True) @ v
+            # the weights returned are those after dropout, as PyTorch's
+            weights = F.dropout(F.softmax(scores, dim=-1), dropout_p, True)
+            attn = weights @ v
         else:
             attn = F.scaled_dot_product_attention(q, k, v, mask, 0.0, is_causal)
         out = attn.permute(2, 0, 1, 3).reshape(tgt_len, batch, embed)
