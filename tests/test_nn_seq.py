@@ -350,6 +350,15 @@ def test_mha_dropout_only_in_training(rng):
     assert weights is None
     out.sum().backward()  # the explicit path: dropout on the weights, with gradients
     assert q.grad is not None and np.isfinite(q.grad.numpy()).all()
+    causal = ember.tensor(np.triu(np.ones((5, 5), bool), k=1))
+    outs = []
+    for last in (0.0, 1.0):  # the causal hint keeps the mask: later steps do not leak back
+        y = x.copy()
+        y[-1] += last
+        ember.manual_seed(2)
+        y = ember.tensor(y)
+        outs.append(ours(y, y, y, attn_mask=causal, is_causal=True, need_weights=False)[0])
+    np.testing.assert_array_equal(outs[0].numpy()[:-1], outs[1].numpy()[:-1])
     ember.manual_seed(0)
     a = ours(q, q, q)[1].numpy()
     ember.manual_seed(1)

@@ -160,7 +160,9 @@ class MultiheadAttention(Module):
                 "Need attn_mask if specifying the is_causal hint. You may use the Transformer "
                 "module method `generate_square_subsequent_mask` to create this mask."
             )
-        if is_causal and key_padding_mask is None and not need_weights:
+        dropout_p = self.dropout if self.training else 0.0
+        fused = not need_weights and dropout_p == 0.0  # else the weights are computed explicitly
+        if is_causal and key_padding_mask is None and fused:
             attn_mask = None  # the hint alone: the fused kernel applies the causal mask
         else:
             is_causal = False
@@ -172,9 +174,8 @@ class MultiheadAttention(Module):
         q = q.reshape(tgt_len, batch, heads, head_dim).permute(1, 2, 0, 3)
         k = k.reshape(src_len, batch, heads, head_dim).permute(1, 2, 0, 3)
         v = v.reshape(src_len, batch, heads, head_dim).permute(1, 2, 0, 3)
-        dropout_p = self.dropout if self.training else 0.0
         weights = None
-        if need_weights or dropout_p > 0.0:
+        if not fused:
             scores = (q * math.sqrt(1.0 / head_dim)) @ k.transpose(-2, -1)
             if mask is not None:
                 scores = scores + Tensor(mask)
