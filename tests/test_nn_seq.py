@@ -151,6 +151,18 @@ def test_lstm_rejects_wrong_shapes(rng):
         lstm(ember.tensor(randn(rng, 4)))
 
 
+def test_lstm_backward_twice_needs_retain_graph(rng):
+    lstm = nn.LSTM(3, 4, num_layers=2)
+    y, (h, _) = lstm(ember.tensor(randn(rng, 5, 2, 3)))
+    loss = y.sum() + h.sum()
+    loss.backward(retain_graph=True)
+    first = lstm.weight_hh_l0.grad.numpy().copy()
+    loss.backward()  # accumulates
+    np.testing.assert_allclose(lstm.weight_hh_l0.grad.numpy(), 2 * first, rtol=1e-6)
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()
+
+
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_lstm_layer_function_finite_differences(rng, reverse, batch_first):
