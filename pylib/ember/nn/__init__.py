@@ -1,12 +1,13 @@
 """ember.nn: layers, losses and the Module base class, named and initialised as PyTorch's.
 
 Conv2d and the pooling layers run forward and backward on ember's C++ kernels (ember.ops).
-LSTM and attention layers (LSTMCell, LSTM, MultiheadAttention, TransformerEncoderLayer) are
-added with their kernels.
+LSTMCell and LSTM run each layer on ember's fused LSTM kernels; MultiheadAttention (and so
+TransformerEncoderLayer) on ember's GEMM and fused attention kernels.
 """
 
 from ember.nn import functional, init, utils
 from ember.nn.activation import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from ember.nn.attention import MultiheadAttention
 from ember.nn.container import ModuleList, Sequential
 from ember.nn.conv import Conv2d
 from ember.nn.dropout import Dropout
@@ -15,7 +16,9 @@ from ember.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, MSELos
 from ember.nn.module import Module, Parameter
 from ember.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from ember.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from ember.nn.rnn import LSTM, LSTMCell
 from ember.nn.sparse import Embedding
+from ember.nn.transformer import TransformerEncoderLayer
 
 __all__ = [
     "AdaptiveAvgPool2d",
@@ -31,6 +34,8 @@ __all__ = [
     "GELU",
     "Identity",
     "KLDivLoss",
+    "LSTM",
+    "LSTMCell",
     "LayerNorm",
     "Linear",
     "LogSoftmax",
@@ -38,6 +43,7 @@ __all__ = [
     "MaxPool2d",
     "Module",
     "ModuleList",
+    "MultiheadAttention",
     "NLLLoss",
     "Parameter",
     "ReLU",
@@ -45,6 +51,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "TransformerEncoderLayer",
     "functional",
     "init",
     "utils",
