@@ -19,6 +19,8 @@ METRIC_LINES = {
     "matrix_factorization.py": r"test RMSE: \d+\.\d{3} \(baseline, predicting the mean: .*\)",
     "distillation.py": r"distilled student accuracy: [01]\.\d{3}",
     "finetune.py": r"accuracy on 5-9 after fine-tuning: [01]\.\d{3}",
+    "lstm_charlm.py": r"loss: \d+\.\d{3} -> \d+\.\d{3} \(\d+% lower\) in .*",
+    "transformer_classifier.py": r"test accuracy: [01]\.\d{3} \(.*\)",
 }
 
 
