@@ -25,8 +25,11 @@ using Quad = std::array<int64_t, 4>;
 
 std::string pair_str(Pair v) { return "(" + std::to_string(v[0]) + ", " + std::to_string(v[1]) + ")"; }
 
+// a (rank <= 4) as a Tensor4; the strides of missing trailing dimensions are 0 (col2im's 3-D
+// cols leaves s3 unused).
 conv::Tensor4 tensor4(const py::array& a, const char* name) {
-  const auto s = float32_strides(a, name);
+  auto s = float32_strides(a, name);
+  s.resize(4, 0);
   return {static_cast<const float*>(a.data()), s[0], s[1], s[2], s[3]};
 }
 
