@@ -1,7 +1,7 @@
 # Everyday verbs. `make dev` once, then edit/test in place (the editable install rebuilds).
 PY ?= python
 
-.PHONY: dev test bench info ci lint
+.PHONY: dev test bench info ci lint sanitize
 dev:
 	$(PY) -m pip install --no-build-isolation -Cbuild-dir=build -ve ".[test,data]"
 test:
@@ -16,5 +16,7 @@ info:
 	$(PY) -m ember info
 ci:
 	rm -rf /tmp/ember-ci && git clone -q . /tmp/ember-ci && cd /tmp/ember-ci && bash .ci/run
+sanitize:
+	bash .ci/sanitize
 lint:
 	ruff check pylib tests bench
