@@ -4,21 +4,14 @@
 
 #include "pool/pool.h"
 #include "pool/pool_simd.h"
+#include "common/simd_scalar.h"
 
 namespace {
 
-struct Scalar {
-  using Reg = float;
+// The one-lane vector type plus the pooling operations (as pool/vec_avx2.h extends Avx2).
+struct PoolScalar : Scalar {
   using Mask = bool;
   using IReg = int32_t;
-  static constexpr int width = 1;
-  static Reg zero() { return 0.0f; }
-  static Reg set1(float x) { return x; }
-  static Reg load(const float* p) { return *p; }
-  static void store(float* p, Reg v) { *p = v; }
-  static Reg add(Reg a, Reg b) { return a + b; }
-  static Reg div(Reg a, Reg b) { return a / b; }
-  static float reduce_add(Reg a) { return a; }
   static Mask take(Reg v, Reg best) { return v > best || __builtin_isnan(v); }
   static Reg select(Mask m, Reg a, Reg b) { return m ? a : b; }
   static IReg iset1(int32_t i) { return i; }
@@ -38,10 +31,10 @@ struct Scalar {
 namespace ember::pool {
 
 const Kernels f32_pool_generic{"f32_pool_generic",
-                               &max_pool_rows<Scalar>,
-                               &avg_pool_rows<Scalar>,
-                               &avg_pool_backward_planes<Scalar>,
-                               &adaptive_avg_pool_rows<Scalar>,
-                               &adaptive_avg_pool_backward_planes<Scalar>};
+                               &max_pool_rows<PoolScalar>,
+                               &avg_pool_rows<PoolScalar>,
+                               &avg_pool_backward_planes<PoolScalar>,
+                               &adaptive_avg_pool_rows<PoolScalar>,
+                               &adaptive_avg_pool_backward_planes<PoolScalar>};
 
 }  // namespace ember::pool
