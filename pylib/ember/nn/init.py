@@ -112,3 +112,12 @@ def bias_bound(weight: Tensor) -> float:
     """1 / sqrt(fan_in) of a weight (0 for an empty one): PyTorch's default bias range."""
     fan_in, _ = _fan_in_and_fan_out(weight)
     return 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+
+
+def default_weight_and_bias_(weight: Tensor, bias: Tensor | None) -> None:
+    """PyTorch's default for Linear and Conv layers: the weight kaiming_uniform(a=sqrt(5)),
+    i.e. uniform in +-1/sqrt(fan_in), and the bias (if any) uniform in +-1/sqrt(fan_in)."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        bound = bias_bound(weight)
+        uniform_(bias, -bound, bound)
