@@ -1,6 +1,7 @@
 // ember._cuda: pybind11 bindings of the CUDA kernels (private: use ember.ops).
 #include <pybind11/pybind11.h>
 
+#include "bindings.h"
 #include "device.h"
 
 namespace py = pybind11;
@@ -22,4 +23,5 @@ PYBIND11_MODULE(_cuda, m) {
         return d;
       },
       py::arg("device") = 0);
+  ember::cuda::bind_gemm(m);
 }

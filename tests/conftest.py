@@ -16,6 +16,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def cp():
+    """CuPy, for the GPU tests (marked cuda: skipped before this runs where no GPU is visible)."""
+    return pytest.importorskip("cupy")
+
+
+@pytest.fixture
 def rng(request):
     # fresh inputs per test, reproducible from the test's name
     return np.random.default_rng(abs(hash(request.node.nodeid)) % 2**32)

@@ -1,4 +1,6 @@
 // Every CUDA call's status is checked; a failure throws with the call's name and CUDA's message.
+// A kernel launch is checked right after it with EMBER_CUDA_LAUNCH_CHECK("kernel_name"), which
+// reports a bad launch configuration (or an earlier asynchronous fault) under the kernel's name.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -16,3 +18,5 @@ inline void check(cudaError_t status, const char* what) {
 }  // namespace ember::cuda
 
 #define EMBER_CUDA_CHECK(call) ::ember::cuda::check((call), #call)
+#define EMBER_CUDA_LAUNCH_CHECK(kernel_name) \
+  ::ember::cuda::check(cudaGetLastError(), "launching " kernel_name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ember import _C, ref
+from ember.ops._cuda import any_cupy, check_device_arrays, cuda_module, current_stream, tf32_allowed
 from ember.ops._validate import (
     FLOAT64,
     check_arrays,
@@ -24,6 +25,8 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, out
     propagate, as in BLAS). `out`, if given, must have the result's shape and dtype; it is
     written and returned. It may be `c` but must not overlap `a` or `b`."""
     fn = "gemm"
+    if any_cupy(a, b, c, out):
+        return _gemm_cuda(a, b, trans_a, trans_b, alpha, beta, c, out)
     dtype = check_arrays(fn, a=a, b=b, c=c, out=out)
     check_ndim(fn, "a", a, 2)
     check_ndim(fn, "b", b, 2)
@@ -73,6 +76,62 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, out
         out[...] = target
         return out
     return target
+
+
+def _gemm_cuda(a, b, trans_a, trans_b, alpha, beta, c, out):
+    """gemm on CuPy float32 arrays: ember's CUDA SGEMM (TF32 when the matmul precision allows)."""
+    import cupy
+
+    fn = "gemm"
+    check_device_arrays(fn, a=a, b=b, c=c, out=out)
+    module = cuda_module(fn)
+    check_ndim(fn, "a", a, 2)
+    check_ndim(fn, "b", b, 2)
+    alpha = check_scalar(fn, "alpha", alpha)
+    beta = check_scalar(fn, "beta", beta)
+    m, k = a.shape[::-1] if trans_a else a.shape
+    kb, n = b.shape[::-1] if trans_b else b.shape
+    if k != kb:
+        raise ValueError(
+            f"{fn}: inner dimensions differ: op(a) is ({m}, {k}) and op(b) is ({kb}, {n}) "
+            f"(a {a.shape}, b {b.shape}, trans_a={trans_a}, trans_b={trans_b})"
+        )
+    if c is not None and c.shape != (m, n) and _broadcast_shape(c.shape, (m, n)) != (m, n):
+        raise ValueError(f"{fn}: c of shape {c.shape} does not broadcast to ({m}, {n})")
+    if out is not None and out.shape != (m, n):
+        raise ValueError(f"{fn}: out must have shape ({m}, {n}), got {out.shape}")
+    use_c = c is not None and beta != 0.0
+    target = out
+    if out is None or _cuda_aliased(out) or _cuda_overlaps(out, a, b):
+        target = cupy.empty((m, n), dtype=cupy.float32)
+    if use_c and c is not target:
+        src = c.copy() if _cuda_overlaps(target, c) else c
+        cupy.copyto(target, cupy.broadcast_to(src, (m, n)))
+    module.gemm(
+        a,
+        b,
+        target,
+        bool(trans_a),
+        bool(trans_b),
+        alpha,
+        beta if use_c else 0.0,
+        tf32_allowed(),
+        current_stream(),
+    )
+    if target is not out and out is not None:
+        out[...] = target
+        return out
+    return target
+
+
+def _cuda_aliased(x) -> bool:
+    return x.size > 1 and any(n > 1 and s == 0 for n, s in zip(x.shape, x.strides, strict=True))
+
+
+def _cuda_overlaps(x, *others) -> bool:
+    import cupy
+
+    return any(cupy.may_share_memory(x, y) for y in others)
 
 
 def _broadcast_shape(*shapes):
