@@ -57,8 +57,11 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 DeviceArray device_array(py::handle array, const char* name, int64_t itemsize) {
   DeviceArray x;
   const std::string n(name);
-  if (!py::hasattr(array, "data") || !py::hasattr(array, "device"))
-    throw py::type_error(n + " must be a CuPy array");
+  // NumPy arrays have .data and .device too (a buffer and 'cpu'): look one level deeper
+  if (!py::hasattr(array, "data") || !py::hasattr(array.attr("data"), "ptr") ||
+      !py::hasattr(array, "device") || !py::hasattr(array.attr("device"), "id"))
+    throw py::type_error(n + " must be a CuPy array, got " +
+                         std::string(py::str(py::type::of(array).attr("__name__"))));
   x.itemsize = array.attr("dtype").attr("itemsize").cast<int64_t>();
   if (x.itemsize != itemsize)
     throw py::type_error(n + " has " + std::to_string(x.itemsize) + "-byte elements, expected " +

@@ -12,9 +12,12 @@ those inputs, or accumulating them into the `.grad` of leaf tensors.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 
 import numpy as np
+
+from ember import _device
 
 __all__ = ["Function", "enable_grad", "is_grad_enabled", "no_grad", "set_grad_enabled"]
 
@@ -110,6 +113,7 @@ class Function:
 
         fn = cls()
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        arrays = _on_one_device(args, arrays, kwargs)
         record = is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args)
         if record:
             fn.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
@@ -150,6 +154,38 @@ class Function:
 
     def backward(self, *grads):
         raise NotImplementedError
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, np.ndarray) or _device.is_cupy(x)
+
+
+def _on_one_device(args, arrays, kwargs) -> list:
+    """The arrays of an operation's arguments, checked to be on one device (RuntimeError naming
+    two devices otherwise). Arrays among the keyword arguments (masks, indices, statistics,
+    index tuples) count too. As PyTorch, a 0-d tensor on the CPU that does not require grad
+    joins GPU operands as a scalar would: it is copied to their GPU."""
+    if "cupy" not in sys.modules:  # no CuPy array can exist: everything is on the host
+        return arrays
+    found = [a for a in arrays if _is_array(a)]
+    for value in kwargs.values():
+        if isinstance(value, tuple):
+            found.extend(x for x in value if _is_array(x))
+        elif _is_array(value):
+            found.append(value)
+    if all(type(x) is np.ndarray for x in found):  # the common case: everything on the host
+        return arrays
+    gpu = next((_device.device_of(x) for x in found if _device.is_cupy(x)), None)
+    if gpu is not None:
+        from ember.tensor import Tensor
+
+        for i, (arg, a) in enumerate(zip(args, arrays, strict=True)):
+            if isinstance(arg, Tensor) and not arg.requires_grad and a.ndim == 0:
+                if not _device.is_cupy(a):
+                    found = [x for x in found if x is not a]
+                    arrays[i] = _device.move(a, gpu)
+    _device.check_same(found)
+    return arrays
 
 
 # ---- the backward pass -------------------------------------------------------------------

@@ -3,32 +3,38 @@ on plain arrays, backward returning the gradient of each input.
 
 Gradients of broadcasting operations may be returned in the broadcast shape: the autograd
 engine sums them down to each input's shape (`autograd.sum_to_shape`). `xp` is the array
-module of the data (NumPy, or CuPy for tensors on the GPU). Matrix products on NumPy float
-arrays run on ember's GEMM (`ember.ops`), in the forward and the backward pass.
+module of the data (NumPy, or CuPy for tensors on the GPU): every Function is written once
+for both. Matrix products run on ember's GEMM (`ember.ops`) for NumPy float32/float64 and CuPy
+float32 arrays, in the forward and the backward pass; other dtypes use the array library's `@`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ember import ops
+from ember import _device, ops
 from ember.autograd import Function, array_module, sum_to_shape
 
 # ---- helpers -----------------------------------------------------------------------------
 
 
 def _on_kernels(*arrays) -> bool:
-    """True when ember.ops can take these arrays: NumPy float32 or float64, one dtype."""
+    """True when ember.ops can take these arrays: all NumPy float32 or all NumPy float64, or all
+    CuPy float32 (ember's CUDA kernels are float32 only)."""
     first = arrays[0]
+    if isinstance(first, np.ndarray):
+        return first.dtype.char in "fd" and all(
+            isinstance(a, np.ndarray) and a.dtype == first.dtype for a in arrays
+        )
     return (
-        isinstance(first, np.ndarray)
-        and first.dtype.char in "fd"
-        and all(isinstance(a, np.ndarray) and a.dtype == first.dtype for a in arrays)
+        _device.is_cupy(first)
+        and first.dtype == np.float32
+        and all(_device.is_cupy(a) and a.dtype == np.float32 for a in arrays)
     )
 
 
 def gemm(a, b, *, trans_a=False, trans_b=False, c=None):
-    """op(a) @ op(b) (+ c, broadcast), op(x) = x.T when trans_x: ember's GEMM for NumPy floats."""
+    """op(a) @ op(b) (+ c, broadcast), op(x) = x.T when trans_x: ember's GEMM where it applies."""
     if _on_kernels(a, b):
         return ops.gemm(a, b, trans_a=trans_a, trans_b=trans_b, beta=0.0 if c is None else 1.0, c=c)
     out = (a.T if trans_a else a) @ (b.T if trans_b else b)
@@ -37,6 +43,18 @@ def gemm(a, b, *, trans_a=False, trans_b=False, c=None):
 
 def matmul(a, b):
     return ops.matmul(a, b) if _on_kernels(a, b) else a @ b
+
+
+def scatter_add(target, index, values) -> None:
+    """target[index] += values, in place, with every repeated index adding its share (as
+    numpy.add.at). On a GPU, cupyx.scatter_add: atomic adds, so where indices repeat the order
+    of the sums, and with it the last bits, may change from run to run."""
+    if _device.is_cupy(target):
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
+    else:
+        np.add.at(target, index, values)
 
 
 def normalize_dims(dim, ndim: int):
@@ -60,7 +78,7 @@ def _unreduce(grad, shape, axes, keepdim):
     """The gradient of a reduction over `axes` (None: all) broadcast back to the input shape."""
     xp = array_module(grad)
     if axes is not None and not keepdim and len(shape) > 0:
-        grad = xp.expand_dims(grad, axes)
+        grad = grad.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
     return xp.broadcast_to(grad, shape)
 
 
@@ -122,8 +140,10 @@ class Pow(Function):
             da = grad * b * a ** (b - 1)
         if self.needs_input_grad[1]:
             xp = array_module(grad)
-            # d(a**b)/db = a**b * log(a), taken as 0 where a == 0 and b >= 0 (as PyTorch)
-            db = xp.where((a == 0) & (b >= 0), 0, grad * out * xp.log(a))
+            # d(a**b)/db = a**b * log(a), taken as 0 where a == 0 and b >= 0 (as PyTorch); a plain
+            # number a has its logarithm taken in the gradient's dtype
+            log_a = xp.log(a) if hasattr(a, "dtype") else xp.log(xp.asarray(a, grad.dtype))
+            db = xp.where((a == 0) & (b >= 0), 0, grad * out * log_a)
         return da, db
 
 
@@ -304,15 +324,18 @@ class Gather(Function):
         xp = array_module(x)
         self.x_meta = (x.shape, x.dtype)
         (dim,) = normalize_dims(dim, x.ndim)
+        # index along dim, and along every other dimension d an arange broadcast over the rest
         self.where = tuple(
-            index if d == dim else i for d, i in enumerate(xp.indices(index.shape, sparse=True))
+            index
+            if d == dim
+            else xp.arange(n).reshape((1,) * d + (n,) + (1,) * (index.ndim - d - 1))
+            for d, n in enumerate(index.shape)
         )
         return x[self.where]
 
     def backward(self, grad):
-        xp = array_module(grad)
-        dx = xp.zeros(*self.x_meta)
-        xp.add.at(dx, self.where, grad)
+        dx = array_module(grad).zeros(*self.x_meta)
+        scatter_add(dx, self.where, grad)
         return dx
 
 
@@ -336,7 +359,7 @@ class Permute(Function):
         return x.transpose(self.dims)
 
     def backward(self, grad):
-        return grad.transpose(np.argsort(self.dims))
+        return grad.transpose(tuple(int(d) for d in np.argsort(self.dims)))
 
 
 class Expand(Function):
@@ -374,7 +397,7 @@ class GetItem(Function):
         if _is_basic_index(self.index):
             dx[self.index] = grad
         else:
-            xp.add.at(dx, self.index, grad)
+            scatter_add(dx, self.index, grad)
         return dx
 
 
@@ -386,7 +409,7 @@ class Cat(Function):
 
     def backward(self, grad):
         xp = array_module(grad)
-        return tuple(xp.split(grad, np.cumsum(self.sizes)[:-1], axis=self.dim))
+        return tuple(xp.split(grad, [int(i) for i in np.cumsum(self.sizes)[:-1]], axis=self.dim))
 
 
 class Stack(Function):

@@ -14,22 +14,26 @@ from collections import namedtuple
 
 import numpy as np
 
-from ember import _random, functions
-from ember._runtime import cuda_available
+from ember import _device, _random, functions
 from ember.autograd import Function, array_module, is_grad_enabled, run_backward
 
 __all__ = [
     "Tensor",
     "arange",
     "cat",
+    "empty",
+    "empty_like",
     "from_dlpack",
     "from_numpy",
     "full",
+    "full_like",
     "ones",
     "ones_like",
     "rand",
+    "rand_like",
     "randint",
     "randn",
+    "randn_like",
     "stack",
     "tensor",
     "where",
@@ -44,8 +48,7 @@ _DLPACK_CPU, _DLPACK_CUDA = 1, 2  # DLPack device types
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])  # what .max(dim) returns
 
 
-def _is_cupy(x) -> bool:
-    return type(x).__module__.split(".")[0] == "cupy"
+_is_cupy = _device.is_cupy
 
 
 class Tensor:
@@ -109,7 +112,17 @@ class Tensor:
 
     @property
     def device(self) -> str:
+        """'cpu' or 'cuda' (the GPU's index, where it matters, is in `device_index`)."""
         return "cuda" if _is_cupy(self.data) else "cpu"
+
+    @property
+    def is_cuda(self) -> bool:
+        return _is_cupy(self.data)
+
+    @property
+    def device_index(self):
+        """The index N of the GPU holding the data ('cuda:N'), None on the CPU."""
+        return self.data.device.id if _is_cupy(self.data) else None
 
     @property
     def ndim(self) -> int:
@@ -175,25 +188,24 @@ class Tensor:
         return self
 
     def to(self, *args, device=None, dtype=None) -> Tensor:
-        """`to('cpu' | 'cuda')`, `to(dtype)`, or both as keywords; returns self when nothing
-        changes. Gradients flow through the move and the cast."""
-        for arg in args:
-            if isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda"):
-                device = arg
-            else:
-                dtype = arg
+        """`to(device)`, `to(dtype)`, `to(device, dtype)`, `to(other_tensor)` (its device and
+        dtype), or keywords; returns self when nothing changes. A device is 'cpu', 'cuda' (any
+        GPU: a tensor on one stays there) or 'cuda:N'. Gradients flow through the move and the
+        cast. Asking for a GPU where CUDA cannot be used raises RuntimeError saying why."""
+        device, dtype = _to_args(args, device, dtype)
         out = self
-        if dtype is not None and np.dtype(dtype) != self.dtype:
-            out = functions.Cast.apply(out, dtype=np.dtype(dtype))
-        if device is not None and _device_name(device) != self.device:
-            out = _ToDevice.apply(out, device=_device_name(device))
+        if dtype is not None and dtype != self.dtype:
+            out = functions.Cast.apply(out, dtype=dtype)
+        if device is not None and not _on(self.data, device):
+            out = _ToDevice.apply(out, device=device)
         return out
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
 
-    def cuda(self) -> Tensor:
-        return self.to("cuda")
+    def cuda(self, device=None) -> Tensor:
+        """The tensor on the current GPU, or on GPU `device` (an index or 'cuda:N')."""
+        return self.to("cuda" if device is None else _device.parse(device))
 
     def float(self) -> Tensor:
         return self.to(np.float32)
@@ -215,8 +227,8 @@ class Tensor:
             _move(self.data, "cpu"), separator=", ", prefix="tensor(", threshold=1000
         )
         extras = [body]
-        if self.device == "cuda":
-            extras.append("device='cuda'")
+        if self.is_cuda:
+            extras.append(f"device='{_device.device_of(self.data)}'")
         if self.dtype not in _QUIET_DTYPES:
             extras.append(f"dtype={self.dtype}")
         if self.grad_fn is not None:
@@ -235,6 +247,9 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and has no grad_fn")
         xp = array_module(self.data)
+        given = _unwrap(gradient)
+        if isinstance(given, np.ndarray) or _is_cupy(given):
+            _device.check_same((self.data, given), "the output and its gradient")
         if gradient is None:
             if self.data.size != 1:
                 raise RuntimeError(
@@ -321,22 +336,31 @@ class Tensor:
 
     # comparisons give boolean tensors and are not differentiable
     def __eq__(self, other):
-        return Tensor(self.data == _unwrap(other))
+        return Tensor(self.data == self._comparand(other))
 
     def __ne__(self, other):
-        return Tensor(self.data != _unwrap(other))
+        return Tensor(self.data != self._comparand(other))
 
     def __lt__(self, other):
-        return Tensor(self.data < _unwrap(other))
+        return Tensor(self.data < self._comparand(other))
 
     def __le__(self, other):
-        return Tensor(self.data <= _unwrap(other))
+        return Tensor(self.data <= self._comparand(other))
 
     def __gt__(self, other):
-        return Tensor(self.data > _unwrap(other))
+        return Tensor(self.data > self._comparand(other))
 
     def __ge__(self, other):
-        return Tensor(self.data >= _unwrap(other))
+        return Tensor(self.data >= self._comparand(other))
+
+    def _comparand(self, other):
+        """The other side of a comparison, checked to be on self's device when it is an array."""
+        other = _unwrap(other)
+        if isinstance(other, np.ndarray) or _is_cupy(other):
+            if other.ndim == 0 and _is_cupy(self.data) and not _is_cupy(other):
+                return other.item()  # a 0-d host array compares as the number it holds
+            _device.check_same((self.data, other))
+        return other
 
     # ---- elementwise functions ---------------------------------------------------------
 
@@ -463,7 +487,7 @@ class Tensor:
         return functions.Gather.apply(self, dim=dim, index=_unwrap(index))
 
     def __getitem__(self, index):
-        return functions.GetItem.apply(self, index=_unwrap_index(index))
+        return functions.GetItem.apply(self, index=_index_on(_unwrap_index(index), self.data))
 
     def __setitem__(self, index, value):
         """In-place assignment, for tensors outside the graph (as initialisation needs)."""
@@ -472,18 +496,21 @@ class Tensor:
                 "a tensor that requires grad cannot be modified in place; use `with "
                 "ember.no_grad():` or work on .detach()"
             )
-        self.data[_unwrap_index(index)] = _unwrap(value)
+        value = _unwrap(value)
+        if isinstance(value, np.ndarray) or _is_cupy(value):
+            value = _device.move(value, _device.device_of(self.data))
+        self.data[_index_on(_unwrap_index(index), self.data)] = value
 
 
 class _ToDevice(Function):
-    """x moved between the CPU and the GPU; the gradient moves back."""
+    """x moved between the host and a GPU (or two GPUs); the gradient moves back."""
 
     def forward(self, x, *, device):
-        self.device = "cuda" if _is_cupy(x) else "cpu"
-        return _move(x, device)
+        self.source = _device.device_of(x)
+        return _device.move(x, device)
 
     def backward(self, grad):
-        return _move(grad, self.device)
+        return _device.move(grad, self.source)
 
 
 # ---- helpers -----------------------------------------------------------------------------
@@ -497,6 +524,25 @@ def _unwrap_index(index):
     if isinstance(index, tuple):
         return tuple(_unwrap(i) for i in index)
     return _unwrap(index)
+
+
+def _index_on(index, data):
+    """An index for `data` with its array parts (int or bool arrays, Tensors) on data's device:
+    a host index for a GPU tensor is copied there, as PyTorch does; a GPU index for a host
+    tensor is an error."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if not any(isinstance(p, np.ndarray) or _is_cupy(p) for p in parts):
+        return index
+    target = _device.device_of(data)
+    moved = []
+    for p in parts:
+        if _is_cupy(p) and target == _device.CPU:
+            raise RuntimeError(
+                f"indices on {_device.device_of(p)} cannot index a tensor on the cpu: move the "
+                "indices with .cpu() or the tensor to their GPU"
+            )
+        moved.append(_device.move(p, target) if isinstance(p, np.ndarray) else p)
+    return tuple(moved) if isinstance(index, tuple) else moved[0]
 
 
 def _operand(x):
@@ -522,35 +568,61 @@ def _size(size) -> tuple:
     return tuple(int(n) for n in size)
 
 
-def _device_name(device) -> str:
-    name = "cpu" if device is None else str(device)
-    if name in ("cpu", "cuda", "cuda:0"):
-        return name[:4]
-    raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+def _move(array, device):
+    """The array on a device ('cpu', 'cuda', 'cuda:N'): itself when already there, else a copy;
+    RuntimeError (saying why) where CUDA cannot be used."""
+    return _device.move(array, _device.parse(device))
 
 
-def _move(array, device: str):
-    """The array on 'cpu' (NumPy) or 'cuda' (CuPy)."""
-    if device == "cpu":
-        return array.get() if _is_cupy(array) else array
-    if _is_cupy(array):
-        return array
-    if not cuda_available():
-        raise RuntimeError(
-            "CUDA is not available: ember's CUDA module was not built or sees no GPU "
-            "(ember.cuda_available() is False); keep tensors on 'cpu'"
-        )
-    import cupy
+def _on(array, device: str) -> bool:
+    """True when the array is on `device` (a parsed device; 'cuda' means any GPU)."""
+    here = _device.device_of(array)
+    return here == device or (device == "cuda" and here != _device.CPU)
 
-    return cupy.asarray(array)
+
+def _to_args(args, device, dtype):
+    """(device, dtype) of a .to() call, parsed: positional arguments are a Tensor (its device and
+    dtype), a device (a string naming one, or an int GPU index) or a dtype."""
+    for arg in args:
+        if isinstance(arg, Tensor):
+            device, dtype = _device.device_of(arg.data), arg.dtype
+        elif isinstance(arg, str):
+            if arg.partition(":")[0] in ("cpu", "cuda"):
+                device = arg
+            else:
+                try:
+                    dtype = np.dtype(arg)
+                except TypeError:
+                    device = arg  # neither a device nor a dtype: parse() says so
+        elif isinstance(arg, (int, np.integer)) and not isinstance(arg, (bool, np.bool_)):
+            device = arg
+        else:
+            dtype = arg
+    device = None if device is None else _device.parse(device)
+    dtype = None if dtype is None else np.dtype(dtype)
+    return device, dtype
 
 
 def _dtype(dtype, default=FLOAT32) -> np.dtype:
     return default if dtype is None else np.dtype(dtype)
 
 
+def _new(make, device, requires_grad) -> Tensor:
+    """A tensor of the array make(xp) builds with the array module of `device` (None: the CPU),
+    made directly on that device."""
+    device = _device.CPU if device is None else _device.parse(device)
+    xp = _device.array_module(device)
+    if xp is np:
+        return Tensor(make(np), requires_grad=requires_grad)
+    with xp.cuda.Device(_device.index(device)):
+        return Tensor(make(xp), requires_grad=requires_grad)
+
+
 def _make(array, device, requires_grad) -> Tensor:
-    return Tensor(_move(array, _device_name(device)), requires_grad=requires_grad)
+    """A tensor of a host array (random draws: ember's generator runs on the host, so a seed
+    gives the same numbers on every device), copied to `device`."""
+    device = _device.CPU if device is None else _device.parse(device)
+    return Tensor(_device.move(array, device), requires_grad=requires_grad)
 
 
 # ---- making tensors ----------------------------------------------------------------------
@@ -558,11 +630,14 @@ def _make(array, device, requires_grad) -> Tensor:
 
 def tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A new tensor holding a copy of `data` (a Tensor, an array, a number or nested lists).
-    Python floats become float32, ints int64; arrays keep their dtype unless `dtype` is given."""
+    Python floats become float32, ints int64; arrays keep their dtype unless `dtype` is given.
+    Without `device`, data on a GPU stays there and everything else is on the CPU."""
     data = _unwrap(data)
     if _is_cupy(data):
-        array = data.astype(dtype or data.dtype, copy=True)
-        return Tensor(_move(array, _device_name(device or "cuda")), requires_grad=requires_grad)
+        target = _device.device_of(data) if device is None else _device.parse(device)
+        moved = _device.move(data, target)
+        array = moved.astype(dtype or data.dtype, copy=moved is data)
+        return Tensor(array, requires_grad=requires_grad)
     array = np.array(data, dtype=dtype, copy=True)
     from_python = not isinstance(data, (np.ndarray, np.generic))
     if dtype is None and array.dtype == np.float64 and from_python:
@@ -586,42 +661,78 @@ def from_dlpack(obj) -> Tensor:
     if device_type == _DLPACK_CPU:
         return Tensor(np.from_dlpack(obj))
     if device_type == _DLPACK_CUDA:
-        import cupy
-
+        cupy = _device.require_cuda()
         return Tensor(cupy.from_dlpack(obj))
     raise ValueError(f"from_dlpack: unsupported DLPack device type {device_type}")
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _make(np.zeros(_size(size), _dtype(dtype)), device, requires_grad)
+    shape, dtype = _size(size), _dtype(dtype)
+    return _new(lambda xp: xp.zeros(shape, dtype), device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _make(np.ones(_size(size), _dtype(dtype)), device, requires_grad)
+    shape, dtype = _size(size), _dtype(dtype)
+    return _new(lambda xp: xp.ones(shape, dtype), device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uninitialised memory of the given size."""
+    shape, dtype = _size(size), _dtype(dtype)
+    return _new(lambda xp: xp.empty(shape, dtype), device, requires_grad)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _make(np.full(_size((size,)), fill_value, _dtype(dtype)), device, requires_grad)
+    shape, dtype = _size((size,)), _dtype(dtype)
+    return _new(lambda xp: xp.full(shape, fill_value, dtype), device, requires_grad)
 
 
-def zeros_like(t: Tensor, *, dtype=None, requires_grad=False) -> Tensor:
-    return zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+def _like(t: Tensor, dtype, device):
+    """(dtype, device) of a *_like factory: t's unless given."""
+    return dtype or t.dtype, _device.device_of(t.data) if device is None else device
 
 
-def ones_like(t: Tensor, *, dtype=None, requires_grad=False) -> Tensor:
-    return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+def zeros_like(t: Tensor, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dtype, device = _like(t, dtype, device)
+    return zeros(t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dtype, device = _like(t, dtype, device)
+    return ones(t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def empty_like(t: Tensor, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dtype, device = _like(t, dtype, device)
+    return empty(t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full_like(t: Tensor, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dtype, device = _like(t, dtype, device)
+    return full(t.shape, fill_value, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Standard normal samples from ember's generator (see ember.manual_seed)."""
+    """Standard normal samples from ember's generator (see ember.manual_seed); drawn on the host
+    and copied, so a seed gives the same numbers on the CPU and on a GPU."""
     array = _random.generator().standard_normal(_size(size), dtype=_dtype(dtype))
     return _make(array, device, requires_grad)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Uniform samples in [0, 1) from ember's generator."""
+    """Uniform samples in [0, 1) from ember's generator (drawn on the host, as randn)."""
     array = _random.generator().random(_size(size), dtype=_dtype(dtype))
     return _make(array, device, requires_grad)
+
+
+def randn_like(t: Tensor, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dtype, device = _like(t, dtype, device)
+    return randn(t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dtype, device = _like(t, dtype, device)
+    return rand(t.shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def randint(low, high=None, size=(), *, dtype=np.int64, device=None) -> Tensor:
@@ -635,8 +746,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     """As torch.arange: int64 when every argument is an int, float32 otherwise."""
     start, end = (0, start) if end is None else (start, end)
     every_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-    default = np.dtype(np.int64) if every_int else FLOAT32
-    return _make(np.arange(start, end, step, dtype=_dtype(dtype, default)), device, requires_grad)
+    dtype = _dtype(dtype, np.dtype(np.int64) if every_int else FLOAT32)
+    return _new(lambda xp: xp.arange(start, end, step, dtype=dtype), device, requires_grad)
 
 
 def cat(tensors, dim=0) -> Tensor:

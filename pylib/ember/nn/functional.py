@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ember import _random, functions, ops
+from ember import _device, _random, functions, ops
 from ember.autograd import Function, array_module
 from ember.tensor import Tensor, _unwrap
 
@@ -81,6 +81,14 @@ def scaled_dot_product_attention(
         is_causal=is_causal,
         scale=scale,
     )
+
+
+def _check_same_device(*values) -> None:
+    """RuntimeError naming two devices unless the tensors and arrays among values (None and
+    numbers skipped) are on one device. Functions check their own arguments
+    (autograd.Function.apply); this is for the arrays a function uses outside of them."""
+    arrays = [_unwrap(v) for v in values]
+    _device.check_same(a for a in arrays if isinstance(a, np.ndarray) or _device.is_cupy(a))
 
 
 # ---- layers ------------------------------------------------------------------------------
@@ -270,7 +278,13 @@ def log_softmax(input, dim=None):
 
 def dropout(input, p: float = 0.5, training: bool = True):
     """Zeroes each element with probability p (ember's generator) and scales the rest by
-    1 / (1 - p); the identity when not training."""
+    1 / (1 - p); the identity when not training.
+
+    The mask is drawn on the host by ember's generator for tensors on every device, and copied
+    to the GPU (one byte per element) for GPU tensors: ember.manual_seed(n) then gives the same
+    masks, and the same training run, on the CPU and on a GPU. The price is a host-side draw and
+    a host-to-device copy per call, which for large activations costs more than drawing on the
+    GPU would."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
@@ -278,12 +292,12 @@ def dropout(input, p: float = 0.5, training: bool = True):
     if p == 1.0:
         return input * 0.0
     keep = _random.generator().random(input.shape, dtype=np.float32) >= p
-    mask = array_module(input.data).asarray(keep.astype(input.dtype) * (1.0 / (1.0 - p)))
-    return input * mask
+    keep = _device.move(keep, _device.device_of(input.data))
+    return input * (keep.astype(input.dtype) * (1.0 / (1.0 - p)))
 
 
 class _Embedding(Function):
-    """weight[indices]; the rows' gradients are summed (np.add.at), and the padding row, if
+    """weight[indices]; the rows' gradients are summed (a scatter-add), and the padding row, if
     any, gets none."""
 
     def forward(self, weight, *, indices, padding_idx):
@@ -292,9 +306,8 @@ class _Embedding(Function):
         return weight[indices]
 
     def backward(self, grad):
-        xp = array_module(grad)
-        dw = xp.zeros(*self.weight_meta)
-        xp.add.at(dw, self.indices, grad)
+        dw = array_module(grad).zeros(*self.weight_meta)
+        functions.scatter_add(dw, self.indices, grad)
         if self.padding_idx is not None:
             dw[self.padding_idx] = 0
         return dw
@@ -381,6 +394,7 @@ def batch_norm(
     the batch's statistics when training (and then, given running_mean/var, blends them in:
     running = (1 - momentum) * running + momentum * batch, the variance unbiased), with the
     running statistics otherwise."""
+    _check_same_device(input, running_mean, running_var, weight, bias)
     axes = (0,) + tuple(range(2, input.ndim))
     channel_shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
     x = input.data
@@ -445,6 +459,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
     labels = _unwrap(target)
+    _check_same_device(input, labels, weight)
     unbatched = input.ndim == 1
     if unbatched:
         input, labels = input.unsqueeze(0), labels[None]
@@ -507,8 +522,8 @@ def cross_entropy(
     valid = labels != ignore_index
     smooth = -(logp if w is None else logp * w).sum(class_dim) * valid.astype(input.dtype)
     if reduction == "mean":
-        if weight is None:
-            total = valid.sum()
+        if weight is None:  # a count in the input's dtype: an int64 array would promote
+            total = valid.sum().astype(input.dtype)
         else:
             total = _unwrap(weight)[labels[valid]].sum()
         smooth = smooth.sum() / total

@@ -1,10 +1,12 @@
 """Losses as modules: `CrossEntropyLoss`, `NLLLoss`, `MSELoss`, `BCEWithLogitsLoss`,
-`KLDivLoss`. Each is its functional form with the options fixed at construction."""
+`KLDivLoss`. Each is its functional form with the options fixed at construction. Class weights
+and pos_weight are buffers, as in PyTorch, so `loss.to(device)` moves them with the module."""
 
 from __future__ import annotations
 
 from ember.nn import functional as F
 from ember.nn.module import Module
+from ember.tensor import Tensor
 
 __all__ = ["BCEWithLogitsLoss", "CrossEntropyLoss", "KLDivLoss", "MSELoss", "NLLLoss"]
 
@@ -13,6 +15,12 @@ class _Loss(Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
         self.reduction = reduction
+
+    def _register_weight(self, name: str, value) -> None:
+        """value (a Tensor, an array, or None) as buffer `name`."""
+        if value is not None and not isinstance(value, Tensor):
+            value = Tensor(value)
+        self.register_buffer(name, value)
 
 
 class CrossEntropyLoss(_Loss):
@@ -23,7 +31,8 @@ class CrossEntropyLoss(_Loss):
         self, weight=None, ignore_index: int = -100, reduction="mean", label_smoothing=0.0
     ):
         super().__init__(reduction)
-        self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
+        self._register_weight("weight", weight)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input, target):
         return F.cross_entropy(
@@ -36,7 +45,8 @@ class NLLLoss(_Loss):
 
     def __init__(self, weight=None, ignore_index: int = -100, reduction="mean"):
         super().__init__(reduction)
-        self.weight, self.ignore_index = weight, ignore_index
+        self._register_weight("weight", weight)
+        self.ignore_index = ignore_index
 
     def forward(self, input, target):
         return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
@@ -52,7 +62,8 @@ class BCEWithLogitsLoss(_Loss):
 
     def __init__(self, weight=None, reduction="mean", pos_weight=None):
         super().__init__(reduction)
-        self.weight, self.pos_weight = weight, pos_weight
+        self._register_weight("weight", weight)
+        self._register_weight("pos_weight", pos_weight)
 
     def forward(self, input, target):
         return F.binary_cross_entropy_with_logits(

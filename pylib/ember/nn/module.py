@@ -13,7 +13,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from ember.tensor import Tensor, _device_name, _move
+from ember import _device
+from ember.tensor import Tensor, _to_args
 
 __all__ = ["Module", "Parameter"]
 
@@ -205,18 +206,19 @@ class Module:
                 p.grad.data[...] = 0
 
     def to(self, *args, device=None, dtype=None) -> Module:
-        """Moves every parameter and buffer to a device ('cpu', 'cuda') and/or casts the floating
-        ones to a dtype, in place (the Parameter objects stay the same); returns self."""
-        for arg in args:
-            if isinstance(arg, str):
-                device = arg
-            else:
-                dtype = arg
+        """Moves every parameter and buffer (and gradient) to a device ('cpu', 'cuda',
+        'cuda:N') and/or casts the floating ones to a dtype, in place: the Parameter objects stay
+        the same, so an optimizer made before keeps working (its state follows the parameters
+        at its next step). Returns self. Asking for a GPU where CUDA cannot be used raises
+        RuntimeError saying why, before anything moves."""
+        device, dtype = _to_args(args, device, dtype)
+        if device is not None and device != _device.CPU:
+            _device.require_cuda(device)
 
         def convert(array):
             if dtype is not None and array.dtype.kind == "f":
                 array = array.astype(dtype, copy=False)
-            return array if device is None else _move(array, _device_name(device))
+            return array if device is None else _device.move(array, device)
 
         for module in self.modules():
             for registry in (module._parameters, module._buffers):
@@ -236,8 +238,9 @@ class Module:
     def cpu(self) -> Module:
         return self.to("cpu")
 
-    def cuda(self) -> Module:
-        return self.to("cuda")
+    def cuda(self, device=None) -> Module:
+        """Moves the module to the current GPU, or to GPU `device` (an index or 'cuda:N')."""
+        return self.to("cuda" if device is None else _device.parse(device))
 
     # ---- state dict --------------------------------------------------------------------
 
@@ -274,7 +277,10 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            array = value.data if isinstance(value, Tensor) else np.asarray(value)
+            if isinstance(value, Tensor):
+                array = value.data
+            else:
+                array = value if _device.is_cupy(value) else np.asarray(value)
             if tuple(array.shape) != target.shape:
                 errors.append(
                     f"size mismatch for {key}: copying a param with shape {tuple(array.shape)} "
@@ -286,9 +292,9 @@ class Module:
                 f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                 + "\n\t".join(errors)
             )
-        for key, array in values.items():
+        for key, array in values.items():  # onto each parameter's device, whatever the source
             target = own[key]
-            target.data[...] = _move(array, target.device)
+            target.data[...] = _device.move(array, _device.device_of(target.data))
         return IncompatibleKeys(missing, unexpected)
 
     # ---- printing ----------------------------------------------------------------------

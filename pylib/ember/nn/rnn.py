@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ember import ops
-from ember.autograd import Function
+from ember.autograd import Function, array_module
 from ember.nn import functional as F
 from ember.nn import init
 from ember.nn.module import Module, Parameter
@@ -26,9 +26,10 @@ class _LSTMLayer(Function):
     With reverse, the sequence is read from its last step to its first (y keeps x's order)."""
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, *, batch_first, reverse):
+        xp = array_module(x)
         self.time_axis = 1 if batch_first and x.ndim == 3 else 0
         if reverse:
-            x = np.flip(x, self.time_axis)
+            x = xp.flip(x, self.time_axis)
         record = bool(self.needs_input_grad)
         result = ops.lstm(
             x, h0, c0, (w_ih, w_hh, b_ih, b_hh), batch_first=batch_first, return_saved=record
@@ -38,16 +39,17 @@ class _LSTMLayer(Function):
             self.save_for_backward(result[2])
         self.reverse = reverse
         if reverse:
-            y = np.ascontiguousarray(np.flip(y, self.time_axis))
+            y = xp.ascontiguousarray(xp.flip(y, self.time_axis))
         return y, h_n, c_n
 
     def backward(self, dy, dh_n, dc_n):
         (saved,) = self.saved
+        xp = array_module(dy)
         if self.reverse:
-            dy = np.flip(dy, self.time_axis)
+            dy = xp.flip(dy, self.time_axis)
         dx, dh0, dc0, (dw_ih, dw_hh, db_ih, db_hh) = ops.lstm_backward(dy, dh_n, dc_n, saved)
         if self.reverse:
-            dx = np.ascontiguousarray(np.flip(dx, self.time_axis))
+            dx = xp.ascontiguousarray(xp.flip(dx, self.time_axis))
         return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
 
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from ember import _C
 from ember.autograd import array_module
-from ember.optim.optimizer import Optimizer
+from ember.optim.optimizer import Optimizer, fused_kernel
 
 __all__ = ["Adam", "AdamW"]
 
@@ -69,7 +66,7 @@ class Adam(Optimizer):
         denom = xp.sqrt(exp_avg_sq) / math.sqrt(1 - beta2**step) + eps
         param -= step_size * (exp_avg / denom)
 
-    def _fused_step(self, group, params, grads):
+    def _fused_step(self, group, params, grads, xp):
         lr, (beta1, beta2), amsgrad = group["lr"], group["betas"], group["amsgrad"]
         # parameters whose steps differ (one had no gradient for a while) need their own bias
         # corrections: one call per distinct step, usually one
@@ -78,15 +75,16 @@ class Adam(Optimizer):
             state = self.state.setdefault(p, {})
             if not state:
                 state["step"] = 0
-                state["exp_avg"] = np.zeros_like(p.data)
-                state["exp_avg_sq"] = np.zeros_like(p.data)
+                state["exp_avg"] = xp.zeros_like(p.data)
+                state["exp_avg_sq"] = xp.zeros_like(p.data)
                 if amsgrad:
-                    state["max_exp_avg_sq"] = np.zeros_like(p.data)
+                    state["max_exp_avg_sq"] = xp.zeros_like(p.data)
             state["step"] += 1
             by_step.setdefault(state["step"], []).append((p.data, grad, state))
+        adam_step = fused_kernel(xp, "adam_step", params[0].data)
         for step, items in by_step.items():
             states = [s for _, _, s in items]
-            _C.adam_step(
+            adam_step(
                 [data for data, _, _ in items],
                 [grad for _, grad, _ in items],
                 [s["exp_avg"] for s in states],

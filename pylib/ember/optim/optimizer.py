@@ -1,14 +1,19 @@
 """`Optimizer`: parameter groups, per-parameter state, zero_grad and state dicts; subclasses
 write the update of one parameter (NumPy/CuPy expressions) and a fused step that updates a whole
-float32 NumPy group with one call into ember._C."""
+float32 group with one call into ember._C (NumPy arrays) or ember._cuda (CuPy arrays on one GPU:
+multi-tensor kernel launches). The state of a parameter lives on the parameter's device: it is
+made there at the first step, and moves with the parameter when the model is moved later."""
 
 from __future__ import annotations
 
 import copy
+import functools
+import sys
 
 import numpy as np
 
-from ember.autograd import array_module, enable_grad, no_grad
+from ember import _C, _device, _runtime
+from ember.autograd import enable_grad, no_grad
 from ember.tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -70,17 +75,23 @@ class Optimizer:
         with no_grad():
             for group in self.param_groups:
                 params = [p for p in group["params"] if p.grad is not None]
-                if params and _fusable(params):
-                    grads = [np.ascontiguousarray(p.grad.data) for p in params]
-                    self._fused_step(group, params, grads)
+                if "cupy" in sys.modules:  # a GPU may be in use: check where things are
+                    for p in params:
+                        _device.check_same((p.data, p.grad.data), "a parameter and its gradient")
+                        _state_follows(self.state.get(p), p.data)
+                xp = _fusable(params) if params else None
+                if xp:
+                    grads = [xp.ascontiguousarray(p.grad.data) for p in params]
+                    self._fused_step(group, params, grads, xp)
                     continue
                 for p in params:
                     self._update(p.data, p.grad.data, self.state.setdefault(p, {}), group)
         return loss
 
-    def _fused_step(self, group: dict, params: list, grads: list) -> None:
+    def _fused_step(self, group: dict, params: list, grads: list, xp) -> None:
         """One step for the parameters of `group` that have gradients, all float32 C-contiguous
-        NumPy arrays (grads: C-contiguous float32 copies or the gradients themselves)."""
+        arrays of the array module xp (NumPy, or CuPy on one GPU); grads are C-contiguous
+        float32 copies or the gradients themselves. The kernels: fused_kernel(xp, ...)."""
         raise NotImplementedError
 
     def _update(self, param, grad, state: dict, group: dict) -> None:
@@ -127,29 +138,71 @@ class Optimizer:
         self.state = {}
         for i, saved in state_dict["state"].items():
             p = by_index[int(i)]
-            xp = array_module(p.data)
+            device = _device.device_of(p.data)
             self.state[p] = {
-                k: xp.array(v, dtype=p.dtype) if hasattr(v, "shape") else v
+                k: _device.move(v, device).astype(p.dtype) if hasattr(v, "shape") else v
                 for k, v in copy.deepcopy(saved).items()
             }
 
 
-def _fusable(params: list) -> bool:
-    """True if the fused kernels can update these parameters in place: float32, C-contiguous,
-    writeable NumPy arrays with float32 NumPy gradients of the same shape, each listed once (the
+def _state_follows(state, data) -> None:
+    """Moves the arrays of a parameter's state (in place in the dict) to the parameter's device
+    when the parameter was moved after the state was made."""
+    if not state:
+        return
+    for key, value in state.items():
+        if hasattr(value, "shape") and type(value) is not type(data):
+            state[key] = _device.move(value, _device.device_of(data))
+
+
+def fused_kernel(xp, name: str, data):
+    """The fused step `name` for parameters like `data` (the array of one of them): ember._C's
+    for NumPy arrays; ember._cuda's for CuPy arrays, enqueued on CuPy's current stream of their
+    GPU."""
+    if xp is np:
+        return getattr(_C, name)
+    with xp.cuda.Device(data.device.id):
+        stream = xp.cuda.get_current_stream().ptr
+    return functools.partial(getattr(_runtime._cuda, name), stream=stream)
+
+
+def _fusable(params: list):
+    """The array module (numpy or cupy) whose fused kernels, ember._C's or ember._cuda's, can
+    update these parameters in place; None for the per-parameter array path. Fusable: float32,
+    C-contiguous, writeable arrays of one library (CuPy: on one GPU, with ember's CUDA module
+    built) with float32 gradients of the same library and shape, each parameter listed once (the
     kernels update a group's tensors concurrently)."""
     if len({id(p) for p in params}) != len(params):
-        return False
+        return None
+    first = params[0].data
+    if type(first) is np.ndarray:
+        for p in params:
+            data, grad = p.data, p.grad.data
+            if not (
+                type(data) is np.ndarray
+                and data.dtype == np.float32
+                and data.flags.c_contiguous
+                and data.flags.writeable
+                and type(grad) is np.ndarray
+                and grad.dtype == np.float32
+                and grad.shape == data.shape
+            ):
+                return None
+        return np
+    if not _device.is_cupy(first) or not hasattr(_runtime._cuda, "adam_step"):
+        return None
+    kind, gpu = type(first), first.device.id
     for p in params:
         data, grad = p.data, p.grad.data
         if not (
-            type(data) is np.ndarray
+            type(data) is kind
             and data.dtype == np.float32
             and data.flags.c_contiguous
-            and data.flags.writeable
-            and type(grad) is np.ndarray
+            and data.device.id == gpu
+            and type(grad) is kind
             and grad.dtype == np.float32
             and grad.shape == data.shape
+            and grad.device.id == gpu
         ):
-            return False
-    return True
+            return None
+    return _device.require_cuda()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ember import _C
-from ember.optim.optimizer import Optimizer
+from ember.optim.optimizer import Optimizer, fused_kernel
 
 __all__ = ["SGD"]
 
@@ -53,7 +50,7 @@ class SGD(Optimizer):
             grad = grad + momentum * buf if group["nesterov"] else buf
         param -= group["lr"] * grad
 
-    def _fused_step(self, group, params, grads):
+    def _fused_step(self, group, params, grads, xp):
         momentum = group["momentum"]
         buffers, init = [], []
         for p in params:
@@ -62,9 +59,9 @@ class SGD(Optimizer):
                 buf = state.get("momentum_buffer")
                 init.append(buf is None)
                 if buf is None:
-                    buf = state["momentum_buffer"] = np.empty_like(p.data)
+                    buf = state["momentum_buffer"] = xp.empty_like(p.data)
                 buffers.append(buf)
-        _C.sgd_step(
+        fused_kernel(xp, "sgd_step", params[0].data)(
             [p.data for p in params],
             grads,
             buffers,
