@@ -1,5 +1,7 @@
 #include "common/device_array.h"
 
+#include <pybind11/stl.h>  // shape and strides arrive as tuples: cast to std::vector
+
 #include <stdexcept>
 
 #include "common/check.h"
