@@ -17,6 +17,7 @@ int64_t DeviceArray::size() const {
 }
 
 bool DeviceArray::c_contiguous() const {
+  if (size() == 0) return true;  // nothing to index (NumPy gives empty arrays zero strides)
   int64_t expected = 1;
   for (int64_t i = ndim() - 1; i >= 0; --i) {
     if (shape[i] != 1 && strides[i] != expected) return false;
