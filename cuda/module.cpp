@@ -23,5 +23,6 @@ PYBIND11_MODULE(_cuda, m) {
         return d;
       },
       py::arg("device") = 0);
+  ember::cuda::bind_conv(m);
   ember::cuda::bind_gemm(m);
 }
