@@ -6,5 +6,6 @@ namespace ember::cuda {
 
 void bind_conv(pybind11::module_& m);
 void bind_gemm(pybind11::module_& m);
+void bind_lstm(pybind11::module_& m);
 
 }  // namespace ember::cuda

@@ -25,4 +25,5 @@ PYBIND11_MODULE(_cuda, m) {
       py::arg("device") = 0);
   ember::cuda::bind_conv(m);
   ember::cuda::bind_gemm(m);
+  ember::cuda::bind_lstm(m);
 }

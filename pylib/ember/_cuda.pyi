@@ -75,3 +75,45 @@ def conv2d_backward(
     stream: int,
 ) -> None: ...
 
+# ---- LSTM (cuda/lstm): one layer, float32 CuPy arrays, every output allocated by the caller -----
+
+def lstm_forward(
+    x: object,
+    h0: object | None,
+    c0: object,
+    w_ih: object,
+    w_hh: object,
+    bias: object | None,
+    y: object,
+    h_n: object,
+    c_n: object,
+    gates: object,
+    c_all: object | None,
+    tanh_c: object | None,
+    h_prev: object | None,
+    batch_major: bool,
+    batch_first: bool,
+    tf32: bool,
+    stream: int,
+) -> None: ...
+def lstm_backward(
+    dy: object | None,
+    dh: object,
+    dc: object,
+    x: object,
+    w_ih: object,
+    w_hh: object,
+    c0: object,
+    gates: object,
+    c_all: object,
+    tanh_c: object,
+    h_prev: object,
+    dgates: object,
+    dx: object,
+    dw_ih: object,
+    dw_hh: object,
+    db: object | None,
+    batch_major: bool,
+    tf32: bool,
+    stream: int,
+) -> None: ...
