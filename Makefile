@@ -1,7 +1,7 @@
 # Everyday verbs. `make dev` once, then edit/test in place (the editable install rebuilds).
 PY ?= python
 
-.PHONY: dev test bench info ci lint sanitize
+.PHONY: dev test bench info ci lint sanitize cuda-memcheck
 dev:
 	$(PY) -m pip install --no-build-isolation -Cbuild-dir=build -ve ".[test,data]"
 test:
@@ -18,5 +18,10 @@ ci:
 	rm -rf /tmp/ember-ci && git clone -q . /tmp/ember-ci && cd /tmp/ember-ci && bash .ci/run
 sanitize:
 	bash .ci/sanitize
+# The CUDA convolution and LSTM tests under compute-sanitizer (needs a GPU), with CuPy's memory
+# pool off (EMBER_CUDA_MEMCHECK=1) so that every array's bounds are those of its own allocation.
+cuda-memcheck:
+	EMBER_CUDA_MEMCHECK=1 compute-sanitizer --tool memcheck --error-exitcode 1 \
+	  $(PY) -m pytest tests/test_cuda_conv.py tests/test_cuda_lstm.py -q -k "not large and not example"
 lint:
 	ruff check pylib tests bench

@@ -4,7 +4,9 @@
 
 namespace ember::cuda {
 
+void bind_conv(pybind11::module_& m);
 void bind_gemm(pybind11::module_& m);
 void bind_optim(pybind11::module_& m);
+void bind_lstm(pybind11::module_& m);
 
 }  // namespace ember::cuda

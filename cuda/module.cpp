@@ -23,6 +23,8 @@ PYBIND11_MODULE(_cuda, m) {
         return d;
       },
       py::arg("device") = 0);
+  ember::cuda::bind_conv(m);
   ember::cuda::bind_gemm(m);
   ember::cuda::bind_optim(m);
+  ember::cuda::bind_lstm(m);
 }

@@ -1,7 +1,8 @@
 """A small CNN (Conv-ReLU-MaxPool twice, then Linear) on the bundled 8x8 digits, trained with Adam.
 
-python examples/cnn_digits.py            # 20 epochs, ends with `test accuracy: 0.9xx`
-python examples/cnn_digits.py --smoke    # one epoch, for the test suite
+python examples/cnn_digits.py                  # 20 epochs, ends with `test accuracy: 0.9xx`
+python examples/cnn_digits.py --smoke          # one epoch, for the test suite
+python examples/cnn_digits.py --device cuda    # on the GPU (ember's CUDA kernels, via CuPy)
 """
 
 import argparse
@@ -39,6 +40,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--smoke", action="store_true", help="one epoch, for the tests")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
     epochs = 1 if args.smoke else args.epochs
 
@@ -47,7 +49,7 @@ def main():
     loader = DataLoader(
         TensorDataset(ember.tensor(x_train), ember.tensor(y_train)), batch_size=32, shuffle=True
     )
-    model = make_model()
+    model = make_model().to(args.device)
     optimizer = ember.optim.Adam(model.parameters(), lr=3e-3)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -55,6 +57,7 @@ def main():
         for _ in bar:
             model.train()
             for x, y in loader:
+                x, y = x.to(args.device), y.to(args.device)
                 loss = loss_fn(model(x), y)
                 optimizer.zero_grad()
                 loss.backward()
@@ -63,7 +66,8 @@ def main():
 
     model.eval()
     with ember.no_grad():
-        predicted = model(ember.tensor(x_test)).numpy().argmax(axis=1)
+        logits = model(ember.tensor(x_test).to(args.device))
+        predicted = logits.to("cpu").numpy().argmax(axis=1)
     print(f"test accuracy: {(predicted == y_test).mean():.3f}")
 
 

@@ -2,8 +2,9 @@
 the standard library's textwrap module), on ember's fused LSTM kernels; prints the loss on a
 fixed batch before and after training and samples text from the trained model.
 
-    python examples/lstm_charlm.py            # about a minute on 2 cores
-    python examples/lstm_charlm.py --smoke    # a few seconds: checks that it runs
+    python examples/lstm_charlm.py                  # about a minute on 2 cores
+    python examples/lstm_charlm.py --smoke          # a few seconds: checks that it runs
+    python examples/lstm_charlm.py --device cuda    # on the GPU (ember's CUDA kernels, via CuPy)
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ def load_text() -> tuple[np.ndarray, list[str]]:
     return np.array([index[c] for c in text], dtype=np.int64), chars
 
 
-def batch(data: np.ndarray, rng, size: int, length: int):
-    """size random windows: inputs (size, length) and the next characters as targets."""
+def batch(data: np.ndarray, rng, size: int, length: int, device: str):
+    """size random windows on the device: inputs (size, length) and the next characters as
+    targets."""
     starts = rng.integers(0, len(data) - length - 1, size)
     windows = np.stack([data[s : s + length + 1] for s in starts])
-    return ember.tensor(windows[:, :-1]), windows[:, 1:]
+    return ember.tensor(windows[:, :-1]).to(device), ember.tensor(windows[:, 1:]).to(device)
 
 
 def loss_of(model, tokens, targets):
@@ -54,17 +56,17 @@ def loss_of(model, tokens, targets):
 
 
 @ember.no_grad()
-def sample(model, chars, prompt: str, length: int, rng, temperature: float = 0.8) -> str:
+def sample(model, chars, prompt: str, length: int, rng, device: str, temperature=0.8) -> str:
     index = {c: i for i, c in enumerate(chars)}
     model.eval()
-    logits, state = model(ember.tensor(np.array([[index[c] for c in prompt]])))
+    logits, state = model(ember.tensor(np.array([[index[c] for c in prompt]])).to(device))
     out = []
     for _ in range(length):
-        z = logits.numpy()[0, -1].astype(np.float64) / temperature
+        z = logits.to("cpu").numpy()[0, -1].astype(np.float64) / temperature
         p = np.exp(z - z.max())
         nxt = int(rng.choice(len(chars), p=p / p.sum()))
         out.append(chars[nxt])
-        logits, state = model(ember.tensor(np.array([[nxt]])), state)
+        logits, state = model(ember.tensor(np.array([[nxt]])).to(device), state)
     return prompt + "".join(out)
 
 
@@ -75,6 +77,7 @@ def main(argv=None) -> float:
     parser.add_argument("--length", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="a few steps only")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args(argv)
     if args.smoke:
         args.steps, args.length = 8, 16
@@ -82,9 +85,11 @@ def main(argv=None) -> float:
     ember.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     data, chars = load_text()
-    model = CharLM(len(chars))
+    model = CharLM(len(chars)).to(args.device)
     optimizer = ember.optim.Adam(model.parameters(), lr=5e-3)
-    eval_tokens, eval_targets = batch(data, np.random.default_rng(1234), 64, args.length)
+    eval_tokens, eval_targets = batch(
+        data, np.random.default_rng(1234), 64, args.length, args.device
+    )
     with ember.no_grad():
         start_loss = loss_of(model, eval_tokens, eval_targets).item()
     print(
@@ -95,7 +100,7 @@ def main(argv=None) -> float:
     with tqdm(range(args.steps), desc="training", unit="step") as bar:
         for _ in bar:
             model.train()
-            loss = loss_of(model, *batch(data, rng, args.batch, args.length))
+            loss = loss_of(model, *batch(data, rng, args.batch, args.length, args.device))
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -104,7 +109,8 @@ def main(argv=None) -> float:
     with ember.no_grad():
         end_loss = loss_of(model, eval_tokens, eval_targets).item()
     drop = 1 - end_loss / start_loss
-    print(f"sample:\n{sample(model, chars, 'def ', 200 if not args.smoke else 20, rng)}\n")
+    text = sample(model, chars, "def ", 200 if not args.smoke else 20, rng, args.device)
+    print(f"sample:\n{text}\n")
     print(
         f"loss: {start_loss:.3f} -> {end_loss:.3f} ({100 * drop:.0f}% lower) in "
         f"{time.perf_counter() - start:.1f} s"

@@ -38,4 +38,115 @@ def adam_step(
     decoupled: bool,
     stream: int,
     maximize: bool = False,
+# ---- convolution (cuda/conv): float32 CuPy arrays; outputs and workspaces come from the caller;
+# padding is (top, bottom, left, right) for conv2d, (height, width) for im2col / col2im ----------
+
+def im2col(
+    x: object,
+    cols: object,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    stream: int,
+) -> None: ...
+def col2im(
+    cols: object,
+    x: object,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    stream: int,
+) -> None: ...
+def conv2d_workspace(
+    x: object,
+    w: object,
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    groups: int,
+    algorithm: str,
+    tf32: bool,
+) -> int: ...
+def conv2d(
+    x: object,
+    w: object,
+    b: object | None,
+    y: object,
+    workspace: object | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    groups: int,
+    algorithm: str,
+    tf32: bool,
+    stream: int,
+) -> None: ...
+def conv2d_backward_workspace(
+    x: object,
+    w: object,
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    groups: int,
+    need: tuple[bool, bool, bool],
+) -> int: ...
+def conv2d_backward(
+    dy: object,
+    x: object,
+    w: object,
+    dx: object | None,
+    dw: object | None,
+    db: object | None,
+    workspace: object | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    groups: int,
+    tf32: bool,
+    stream: int,
+) -> None: ...
+
+# ---- LSTM (cuda/lstm): one layer, float32 CuPy arrays, every output allocated by the caller -----
+
+def lstm_forward(
+    x: object,
+    h0: object | None,
+    c0: object,
+    w_ih: object,
+    w_hh: object,
+    bias: object | None,
+    y: object,
+    h_n: object,
+    c_n: object,
+    gates: object,
+    c_all: object | None,
+    tanh_c: object | None,
+    h_prev: object | None,
+    batch_major: bool,
+    batch_first: bool,
+    tf32: bool,
+    stream: int,
+) -> None: ...
+def lstm_backward(
+    dy: object | None,
+    dh: object,
+    dc: object,
+    x: object,
+    w_ih: object,
+    w_hh: object,
+    c0: object,
+    gates: object,
+    c_all: object,
+    tanh_c: object,
+    h_prev: object,
+    dgates: object,
+    dx: object,
+    dw_ih: object,
+    dw_hh: object,
+    db: object | None,
+    batch_major: bool,
+    tf32: bool,
+    stream: int,
 ) -> None: ...

@@ -5,12 +5,22 @@ here with CuPy, so CuPy's memory pool owns all memory."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ember import _runtime
-from ember.ops._validate import FLOAT32, is_cupy
+from ember.ops._validate import FLOAT32, check_arrays, is_cupy
 
-__all__ = ["any_cupy", "check_device_arrays", "cuda_module", "current_stream", "tf32_allowed"]
+__all__ = [
+    "any_cupy",
+    "check_device_arrays",
+    "check_host_or_device_arrays",
+    "cuda_module",
+    "current_stream",
+    "empty",
+    "tf32_allowed",
+]
 
 
 def any_cupy(*arrays) -> bool:
@@ -53,6 +63,15 @@ def check_device_arrays(fn: str, dtypes=(FLOAT32,), **arrays) -> np.dtype:
     return dtype
 
 
+def check_host_or_device_arrays(fn: str, **arrays) -> tuple[np.dtype, bool]:
+    """(dtype, whether the call goes to the CUDA kernels) after checking the arrays: all NumPy
+    float32 or float64 (check_arrays), or, as soon as one is a CuPy array, all CuPy float32 on one
+    device (check_device_arrays)."""
+    if any_cupy(*arrays.values()):
+        return check_device_arrays(fn, **arrays), True
+    return check_arrays(fn, **arrays), False
+
+
 def cuda_module(fn: str):
     """ember._cuda, or RuntimeError when ember was installed without a CUDA toolkit."""
     if _runtime._cuda is None:
@@ -73,3 +92,14 @@ def current_stream() -> int:
 def tf32_allowed() -> bool:
     """set_float32_matmul_precision('high') lets GEMM-like CUDA kernels use TF32 tensor cores."""
     return _runtime.get_float32_matmul_precision() != "highest"
+
+
+def empty(shape):
+    """A new float32 CuPy array for a kernel to write: cupy.empty, or filled with NaN when the
+    environment sets EMBER_CUDA_POISON=1 (the GPU tests do), so that an element a kernel should
+    have written but did not shows up as NaN instead of as stale memory."""
+    import cupy
+
+    if os.environ.get("EMBER_CUDA_POISON", "0") != "0":
+        return cupy.full(shape, cupy.nan, dtype=cupy.float32)
+    return cupy.empty(shape, dtype=cupy.float32)

@@ -1,16 +1,32 @@
-"""Convolution on NumPy arrays: im2col / col2im and conv2d forward and backward, as PyTorch's
-unfold / fold / conv2d. float32 runs on ember's kernels (ember._C), float64 through ember.ref."""
+"""Convolution: im2col / col2im and conv2d forward and backward, as PyTorch's unfold / fold /
+conv2d. NumPy float32 runs on ember's CPU kernels (ember._C), float64 through ember.ref; CuPy
+float32 on the CUDA kernels (ember._cuda), after the same checks."""
 
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
 from ember import _C, ref
-from ember.ops._validate import FLOAT64, check_arrays, kernel_ready, pair
+from ember.ops._cuda import (
+    check_host_or_device_arrays,
+    cuda_module,
+    current_stream,
+    empty,
+    tf32_allowed,
+)
+from ember.ops._validate import FLOAT64, kernel_ready, pair
 
 __all__ = ["col2im", "conv2d", "conv2d_backward", "im2col"]
+
+# The CUDA GEMM paths keep the column matrices of a chunk of images in a workspace of at most this
+# many floats (256 MiB), or of one image when that is larger.
+_WORKSPACE_FLOATS = 64 * 2**20
+# EMBER_CUDA_CONV_ALGO=im2col|implicit forces conv2d's CUDA forward algorithm (default auto: the
+# rule in cuda/conv/conv.cu, choose_forward).
+_ALGO_ENV = "EMBER_CUDA_CONV_ALGO"
 
 
 def _out_size(size, before, after, kernel, stride, dilation):
@@ -48,11 +64,19 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     row (c*R + r)*S + s holds channel c under kernel tap (r, s). Unbatched (C, H, W) gives
     (C*R*S, L)."""
     fn = "im2col"
-    dtype = check_arrays(fn, x=x)
+    dtype, cuda = check_host_or_device_arrays(fn, x=x)
     if x.ndim not in (3, 4):
         raise ValueError(f"{fn}: x must be (C, H, W) or (N, C, H, W), got shape {x.shape}")
     kernel, stride, pads, dilation = _window_args(fn, kernel_size, stride, padding, dilation)
-    _output(fn, x.shape, kernel, stride, pads, dilation, f"x {x.shape}")
+    p, q = _output(fn, x.shape, kernel, stride, pads, dilation, f"x {x.shape}")
+    if cuda:
+        xb = x if x.ndim == 4 else x[np.newaxis]
+        n, c = xb.shape[:2]
+        cols = empty((n, c * kernel[0] * kernel[1], p * q))
+        cuda_module(fn).im2col(
+            xb, cols, kernel, stride, (pads[0], pads[2]), dilation, current_stream()
+        )
+        return cols if x.ndim == 4 else cols[0]
     if dtype is FLOAT64:
         return ref.im2col(x, kernel, stride, (pads[0], pads[2]), dilation)
     xb = x if x.ndim == 4 else x[np.newaxis]
@@ -65,7 +89,7 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
     x of shape x_shape = (N, C, H, W) -> x, the windows summed where they overlap. Unbatched:
     cols (C*R*S, L) and x_shape (C, H, W)."""
     fn = "col2im"
-    dtype = check_arrays(fn, cols=cols)
+    dtype, cuda = check_host_or_device_arrays(fn, cols=cols)
     if cols.ndim not in (2, 3):
         raise ValueError(f"{fn}: cols must be (C*R*S, L) or (N, C*R*S, L), got shape {cols.shape}")
     if not isinstance(x_shape, (tuple, list)) or not all(
@@ -88,9 +112,21 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
             f"stride {stride}, padding {(pads[0], pads[2])}, dilation {dilation}; "
             f"got {cols.shape}"
         )
+    batched = cols.ndim == 3
+    if cuda:
+        x = empty(x_shape if batched else (1, *x_shape))
+        cuda_module(fn).col2im(
+            cols if batched else cols[np.newaxis],
+            x,
+            kernel,
+            stride,
+            (pads[0], pads[2]),
+            dilation,
+            current_stream(),
+        )
+        return x if batched else x[0]
     if dtype is FLOAT64:
         return ref.col2im(cols, x_shape, kernel, stride, (pads[0], pads[2]), dilation)
-    batched = cols.ndim == 3
     x = _C.col2im(
         kernel_ready(cols if batched else cols[np.newaxis]),
         x_shape if batched else (1, *x_shape),
@@ -156,10 +192,12 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     or None -> y (N, K, P, Q). padding is an int, a pair, 'valid' or 'same' (stride 1 only; an
     even kernel pads one more at the bottom/right, as PyTorch)."""
     fn = "conv2d"
-    dtype = check_arrays(fn, x=x, w=w, b=b)
-    stride, pads, dilation, groups, _ = _conv_args(fn, x, w, stride, padding, dilation, groups)
+    dtype, cuda = check_host_or_device_arrays(fn, x=x, w=w, b=b)
+    stride, pads, dilation, groups, out = _conv_args(fn, x, w, stride, padding, dilation, groups)
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"{fn}: b must have shape ({w.shape[0]},) for w {w.shape}, got {b.shape}")
+    if cuda:
+        return _conv2d_cuda(x, w, b, stride, pads, dilation, groups, out)
     if dtype is FLOAT64:
         return ref.conv2d(x, w, b, stride, padding, dilation, groups)
     xb = x if x.ndim == 4 else x[np.newaxis]
@@ -179,7 +217,7 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, need=(T
     """Gradients of conv2d(x, w, b, ...) given dy = dL/dy: (dx, dw, db), each None where `need`
     says False. dy has the output's shape; db is dy summed over all but the channel axis."""
     fn = "conv2d_backward"
-    dtype = check_arrays(fn, dy=dy, x=x, w=w)
+    dtype, cuda = check_host_or_device_arrays(fn, dy=dy, x=x, w=w)
     stride, pads, dilation, groups, out = _conv_args(fn, x, w, stride, padding, dilation, groups)
     want = (*x.shape[:-3], w.shape[0], *out)
     if dy.shape != want:
@@ -190,6 +228,8 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, need=(T
     if len(need) != 3:
         raise ValueError(f"{fn}: need must hold three flags (dx, dw, db), got {need!r}")
     need = tuple(bool(n) for n in need)
+    if cuda:
+        return _conv2d_backward_cuda(dy, x, w, stride, pads, dilation, groups, need)
     if dtype is FLOAT64:
         return ref.conv2d_backward(dy, x, w, stride, padding, dilation, groups, need)
     batched = x.ndim == 4
@@ -202,6 +242,77 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, need=(T
         dilation,
         groups,
         need,
+    )
+    if dx is not None and not batched:
+        dx = dx[0]
+    return dx, dw, db
+
+
+# ---- CUDA (CuPy float32, arguments checked above) --------------------------------------------
+
+
+def _workspace(per_image, images):
+    """The GEMM paths' workspace: the column matrices of as many images as _WORKSPACE_FLOATS
+    allows (at least one), or None when the call needs none."""
+    if per_image == 0 or images == 0:
+        return None
+    chunk = max(1, min(images, _WORKSPACE_FLOATS // per_image))
+    return empty((chunk * per_image,))
+
+
+def _conv2d_cuda(x, w, b, stride, pads, dilation, groups, out):
+    import cupy
+
+    module = cuda_module("conv2d")
+    xb = x if x.ndim == 4 else x[np.newaxis]
+    w = cupy.ascontiguousarray(w)
+    y = empty((xb.shape[0], w.shape[0], *out))
+    algorithm = os.environ.get(_ALGO_ENV, "auto")
+    tf32 = tf32_allowed()
+    per_image = module.conv2d_workspace(xb, w, stride, pads, dilation, groups, algorithm, tf32)
+    module.conv2d(
+        xb,
+        w,
+        b,
+        y,
+        _workspace(per_image, xb.shape[0]),
+        stride,
+        pads,
+        dilation,
+        groups,
+        algorithm,
+        tf32,
+        current_stream(),
+    )
+    return y if x.ndim == 4 else y[0]
+
+
+def _conv2d_backward_cuda(dy, x, w, stride, pads, dilation, groups, need):
+    import cupy
+
+    module = cuda_module("conv2d_backward")
+    batched = x.ndim == 4
+    xb = x if batched else x[np.newaxis]
+    dyb = cupy.ascontiguousarray(dy if batched else dy[np.newaxis])
+    w = cupy.ascontiguousarray(w)
+    dx = empty(xb.shape) if need[0] else None
+    dw = empty(w.shape) if need[1] else None
+    db = empty((w.shape[0],)) if need[2] else None
+    per_image = module.conv2d_backward_workspace(xb, w, stride, pads, dilation, groups, need)
+    module.conv2d_backward(
+        dyb,
+        xb,
+        w,
+        dx,
+        dw,
+        db,
+        _workspace(per_image, xb.shape[0]),
+        stride,
+        pads,
+        dilation,
+        groups,
+        tf32_allowed(),
+        current_stream(),
     )
     if dx is not None and not batched:
         dx = dx[0]

@@ -1,5 +1,6 @@
-"""LSTM on NumPy arrays: float32 on ember's fused cell and layer kernels (ember._C), float64 via
-ember.ref. PyTorch's gate order (i, f, g, o); w_ih (4H, I), w_hh (4H, H), biases (4H,).
+"""LSTM: NumPy float32 on ember's fused cell and layer kernels (ember._C), float64 via ember.ref,
+CuPy float32 on the CUDA kernels (ember._cuda) after the same checks. PyTorch's gate order
+(i, f, g, o); w_ih (4H, I), w_hh (4H, H), biases (4H,).
 
 The layer's time loop runs inside the extension: one GEMM projects the inputs of every step,
 then each step is one recurrent GEMM and the fused cell. `lstm_cell` is that layer with T = 1.
@@ -12,7 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ember import _C, ref
-from ember.ops._validate import FLOAT32, FLOAT64, check_arrays, kernel_ready
+from ember.ops._cuda import (
+    any_cupy,
+    check_host_or_device_arrays,
+    cuda_module,
+    current_stream,
+    empty,
+    tf32_allowed,
+)
+from ember.ops._validate import FLOAT32, FLOAT64, is_cupy, kernel_ready
 from ember.ref.lstm import LSTMSaved as _RefSaved
 
 __all__ = ["lstm", "lstm_backward", "lstm_cell", "lstm_cell_backward"]
@@ -21,9 +30,9 @@ __all__ = ["lstm", "lstm_backward", "lstm_cell", "lstm_cell_backward"]
 @dataclass(frozen=True)
 class LSTMSaved:
     """What the float32 backward needs (opaque to callers): the kernel's inputs as it read them,
-    x as (T, B, I), and the buffers the forward kept. x and the weights are referenced, not
-    copied (as autograd saves tensors): modifying them in place before the backward changes
-    the gradients."""
+    x as (T, B, I), and the buffers the forward kept, NumPy or CuPy arrays like the inputs. x and
+    the weights are referenced, not copied (as autograd saves tensors): modifying them in place
+    before the backward changes the gradients."""
 
     cell: bool  # saved by lstm_cell (else by lstm)
     batch_first: bool
@@ -33,16 +42,17 @@ class LSTMSaved:
     w_hh: np.ndarray
     has_b_ih: bool
     has_b_hh: bool
-    buffers: tuple  # (c0, gates, c_all, tanh_c, h_prev) from _C.lstm_forward
+    buffers: tuple  # (c0, gates, c_all, tanh_c, h_prev) from the forward kernel
 
 
 # ---- validation -----------------------------------------------------------------------------
 
 
-def _require(fn, **arrays):
+def _require(fn, cuda, **arrays):
     for name, x in arrays.items():
         if x is None:
-            raise TypeError(f"{fn}: {name} must be a NumPy array, got None")
+            kind = "CuPy" if cuda else "NumPy"
+            raise TypeError(f"{fn}: {name} must be a {kind} array, got None")
 
 
 def _check_weights(fn, x, w_ih, w_hh, b_ih, b_hh):
@@ -83,11 +93,20 @@ def _check_saved(fn, saved, cell):
     return FLOAT32 if isinstance(saved, LSTMSaved) else np.dtype(saved.dtype)
 
 
+def _on_gpu(saved):
+    return isinstance(saved, LSTMSaved) and is_cupy(saved.x)
+
+
 def _check_grads(fn, saved, cell, **grads):
     """Checks the incoming gradients' dtype (that of the forward) and shapes (those of y and the
     states); returns the saved forward's dtype."""
     want = _check_saved(fn, saved, cell)
-    dtype = check_arrays(fn, **grads)
+    on_gpu = _on_gpu(saved)
+    given = [g for g in grads.values() if g is not None]
+    if given and any_cupy(*given) != on_gpu:
+        kind = "CuPy" if on_gpu else "NumPy"
+        raise TypeError(f"{fn}: the gradients must be {kind} arrays like the forward's")
+    dtype = check_host_or_device_arrays(fn, **grads)[0]
     if dtype is not None and dtype != want:
         raise TypeError(f"{fn}: the gradients must be {want} like the forward, got {dtype}")
     steps, batch = saved.x.shape[:2]
@@ -123,6 +142,9 @@ def _foldable(x):
 
 def _forward(cell, x_tbi, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_first, unbatched, save):
     """(y (T, B, H), h_n, c_n, saved or None) from the kernel."""
+    if is_cupy(x_tbi):
+        args = (h0, c0, w_ih, w_hh, b_ih, b_hh, batch_first, unbatched, save)
+        return _forward_cuda(cell, x_tbi, *args)
     x_tbi = _foldable(x_tbi)
     w_ih, w_hh = kernel_ready(w_ih), kernel_ready(w_hh)
     y, h_n, c_n, buffers = _C.lstm_forward(
@@ -146,6 +168,8 @@ def _forward(cell, x_tbi, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_first, unbatched
 
 def _backward(dy_tbh, dh_n, dc_n, s):
     """(dx (T, B, I), dh0, dc0, dw_ih, dw_hh, db or None) from the kernel."""
+    if _on_gpu(s):
+        return _backward_cuda(dy_tbh, dh_n, dc_n, s)
     if dy_tbh is None:
         dy_tbh = np.zeros((*s.x.shape[:2], s.w_hh.shape[1]), np.float32)
     return _C.lstm_backward(
@@ -167,8 +191,10 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, return_saved=False):
     """One LSTM step: (h_next, c_next), plus an opaque `saved` for lstm_cell_backward when
     return_saved. x (B, I) or unbatched (I,); h and c (B, H) / (H,), or None for zeros."""
     fn = "lstm_cell"
-    _require(fn, x=x, w_ih=w_ih, w_hh=w_hh)
-    dtype = check_arrays(fn, x=x, h=h, c=c, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
+    dtype, cuda = check_host_or_device_arrays(
+        fn, x=x, h=h, c=c, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh
+    )
+    _require(fn, cuda, x=x, w_ih=w_ih, w_hh=w_hh)
     if x.ndim not in (1, 2):
         raise ValueError(f"{fn}: x must be (B, I) or unbatched (I,), got shape {x.shape}")
     hidden = _check_weights(fn, x, w_ih, w_hh, b_ih, b_hh)
@@ -216,8 +242,10 @@ def lstm(x, h0, c0, weights, *, batch_first=False, return_saved=False):
     if not isinstance(weights, (tuple, list)) or len(weights) != 4:
         raise TypeError(f"{fn}: weights must be a tuple (w_ih, w_hh, b_ih, b_hh)")
     w_ih, w_hh, b_ih, b_hh = weights
-    _require(fn, x=x, w_ih=w_ih, w_hh=w_hh)
-    dtype = check_arrays(fn, x=x, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
+    dtype, cuda = check_host_or_device_arrays(
+        fn, x=x, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh
+    )
+    _require(fn, cuda, x=x, w_ih=w_ih, w_hh=w_hh)
     if x.ndim not in (2, 3):
         raise ValueError(
             f"{fn}: x must be (T, B, I), (B, T, I) with batch_first, or unbatched (T, I); "
@@ -272,3 +300,109 @@ def lstm_backward(dy, dh_n, dc_n, saved):
     db_ih = db if saved.has_b_ih else None
     db_hh = (db.copy() if saved.has_b_ih else db) if saved.has_b_hh else None
     return dx, dh0, dc0, (dw_ih, dw_hh, db_ih, db_hh)
+
+
+# ---- CUDA (CuPy float32, arguments checked above) --------------------------------------------
+
+
+def _cuda_rows(x):
+    """(x, batch_major): x (T, B, I) as the CUDA kernels take it, its T * B rows one stride apart
+    in time-major (t*B + b) or batch-major (b*T + t) order; else a time-major copy."""
+    import cupy
+
+    steps, batch = x.shape[:2]
+    st, sb = x.strides[:2]
+    if steps <= 1 or batch <= 1 or st == batch * sb:
+        return x, False
+    if sb == steps * st:
+        return x, True
+    return cupy.ascontiguousarray(x), False
+
+
+def _state_copy(s, batch, hidden):
+    """A C-contiguous copy of a (B, H) state (the kernels update it in place or keep it for the
+    backward), zeros for None."""
+    import cupy
+
+    if s is None:
+        return cupy.zeros((batch, hidden), dtype=cupy.float32)
+    return cupy.array(s, dtype=cupy.float32, order="C")
+
+
+def _forward_cuda(cell, x_tbi, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_first, unbatched, save):
+    import cupy
+
+    x_tbi, batch_major = _cuda_rows(x_tbi)
+    steps, batch = x_tbi.shape[:2]
+    hidden = w_hh.shape[1]
+    rows = steps * batch
+    if b_ih is not None and b_hh is not None:
+        bias = b_ih + b_hh
+    elif b_ih is not None or b_hh is not None:
+        bias = cupy.ascontiguousarray(b_ih if b_ih is not None else b_hh)
+    else:
+        bias = None
+    c0 = _state_copy(c0, batch, hidden)
+    y = empty((batch, steps, hidden) if batch_first else (steps, batch, hidden))
+    h_n, c_n = empty((batch, hidden)), empty((batch, hidden))
+    gates = empty((rows, 4 * hidden))
+    kept = tuple(empty((rows, hidden)) for _ in range(3)) if save else (None, None, None)
+    cuda_module("lstm_cell" if cell else "lstm").lstm_forward(
+        x_tbi,
+        h0,
+        c0,
+        w_ih,
+        w_hh,
+        bias,
+        y,
+        h_n,
+        c_n,
+        gates,
+        *kept,
+        batch_major,
+        batch_first,
+        tf32_allowed(),
+        current_stream(),
+    )
+    saved = None
+    if save:
+        saved = LSTMSaved(
+            cell=cell,
+            batch_first=batch_first,
+            unbatched=unbatched,
+            x=x_tbi,
+            w_ih=w_ih,
+            w_hh=w_hh,
+            has_b_ih=b_ih is not None,
+            has_b_hh=b_hh is not None,
+            buffers=(c0, gates, *kept),
+        )
+    return (y.swapaxes(0, 1) if batch_first else y), h_n, c_n, saved
+
+
+def _backward_cuda(dy_tbh, dh_n, dc_n, s):
+    steps, batch, inputs = s.x.shape
+    hidden = s.w_hh.shape[1]
+    _, batch_major = _cuda_rows(s.x)  # s.x folds: the forward's order
+    dh, dc = _state_copy(dh_n, batch, hidden), _state_copy(dc_n, batch, hidden)
+    dx = empty((batch, steps, inputs) if batch_major else (steps, batch, inputs))
+    dw_ih, dw_hh = empty(s.w_ih.shape), empty(s.w_hh.shape)
+    db = empty((4 * hidden,)) if s.has_b_ih or s.has_b_hh else None
+    cuda_module("lstm_cell_backward" if s.cell else "lstm_backward").lstm_backward(
+        dy_tbh,
+        dh,
+        dc,
+        s.x,
+        s.w_ih,
+        s.w_hh,
+        *s.buffers,
+        empty((steps * batch, 4 * hidden)),
+        dx,
+        dw_ih,
+        dw_hh,
+        db,
+        batch_major,
+        tf32_allowed(),
+        current_stream(),
+    )
+    return (dx.swapaxes(0, 1) if batch_major else dx), dh, dc, dw_ih, dw_hh, db
