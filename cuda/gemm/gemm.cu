@@ -4,9 +4,10 @@
 //   - tf32 allowed: sgemm_tf32_kernel (tensor cores);
 //   - otherwise sgemm_simt_kernel (exact fp32 on the CUDA cores).
 // The tile is the largest whose grid gives every SM at least one block: large tiles reuse each
-// loaded element more, small ones keep the GPU busy on small and skinny products (64x784x128
-// runs 50 blocks of 32 x 32 rather than 7 of 128 x 128). The rule is a first guess, not tuned on
-// a GPU yet.
+// loaded element more, small ones spread small and skinny products over more SMs (a 64 x 784
+// output runs 50 blocks of 32 x 32 rather than 7 of 128 x 128). An output too small for even the
+// smallest tile to fill the GPU (the MLP layer's 64 x 128) would need split-K, which is not done.
+// The rule is a first guess, not tuned on a GPU yet.
 #include <cstdint>
 #include <stdexcept>
 #include <string>

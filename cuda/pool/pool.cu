@@ -1,8 +1,10 @@
 // 2-D pooling kernels (see pool.h): one thread per output element for the forward passes and
 // the max-pooling scatter, one thread per input element for the average-pooling gradients
 // (gathered from the windows that cover it), consecutive threads along W so that a warp's reads
-// and writes are contiguous runs. Window arithmetic follows csrc/pool/pool_simd.h step by step,
-// so the results are the CPU kernels' (bit for bit where the summation order is the same).
+// and writes are contiguous runs. Window arithmetic follows csrc/pool/pool_simd.h step by step:
+// the forward passes of max and average pooling give the CPU kernels' results bit for bit; sums
+// the CPU vectorises in another order (adaptive windows, overlapping gradients) may differ in
+// the last bits.
 #include <cmath>
 
 #include "common/check.h"

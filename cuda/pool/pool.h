@@ -51,7 +51,7 @@ void max_pool2d_backward(const Window& g, const Planes& dy, const Indices& idx, 
 void avg_pool2d(const Window& g, const Planes& x, float* y, cudaStream_t stream);
 
 // dx (N, C, H, W) = for each input element, the sum over the windows that cover it of
-// dy / divisor, in the windows' row-major order (as the CPU kernels add them).
+// dy / divisor, in the windows' row-major order.
 void avg_pool2d_backward(const Window& g, const Planes& dy, float* dx, cudaStream_t stream);
 
 // Adaptive average pooling (only H, W, P, Q of the Window are read): output (p, q) averages rows

@@ -10,10 +10,10 @@ from ember.ops._cuda import any_cupy, check_device_arrays, cuda_module, current_
 from ember.ops._validate import (
     FLOAT64,
     check_arrays,
-    is_cupy,
     check_ndim,
     check_scalar,
     has_aliased_elements,
+    is_cupy,
     kernel_ready,
 )
 
@@ -82,11 +82,8 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, out
 
 def _gemm_cuda(a, b, trans_a, trans_b, alpha, beta, c, out):
     """gemm on CuPy float32 arrays: ember's CUDA SGEMM (TF32 when the matmul precision allows)."""
-    import cupy
-
     fn = "gemm"
     check_device_arrays(fn, a=a, b=b, c=c, out=out)
-    module = cuda_module(fn)
     check_ndim(fn, "a", a, 2)
     check_ndim(fn, "b", b, 2)
     alpha = check_scalar(fn, "alpha", alpha)
@@ -102,6 +99,9 @@ def _gemm_cuda(a, b, trans_a, trans_b, alpha, beta, c, out):
         raise ValueError(f"{fn}: c of shape {c.shape} does not broadcast to ({m}, {n})")
     if out is not None and out.shape != (m, n):
         raise ValueError(f"{fn}: out must have shape ({m}, {n}), got {out.shape}")
+    module = cuda_module(fn)
+    import cupy
+
     use_c = c is not None and beta != 0.0
     target = out
     if out is None or _cuda_aliased(out) or _cuda_overlaps(out, a, b):
@@ -179,14 +179,14 @@ def _matmul_cuda(a, b):
     """matmul on CuPy float32 arrays: one 2-D GEMM when a's batch folds into its rows, else one
     batched launch (broadcast batch dimensions are zero strides), looping over leading batch
     dimensions only when their strides cannot be folded into one."""
-    import cupy
-
     fn = "matmul"
     check_device_arrays(fn, a=a, b=b)
-    module = cuda_module(fn)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"{fn}: operands must be at least 1-D, got a {a.shape} and b {b.shape}")
     batch, m, k, n = _matmul_shape(fn, a.shape, b.shape)
+    module = cuda_module(fn)
+    import cupy
+
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
     out = cupy.empty(batch + (m, n), dtype=cupy.float32)

@@ -129,9 +129,10 @@ def _check(fn, **arrays):
 
 def _cuda(fn):
     """(ember._cuda, CuPy, CuPy's current stream) for a call on CuPy arrays."""
+    module = cuda_module(fn)
     import cupy
 
-    return cuda_module(fn), cupy, current_stream()
+    return module, cupy, current_stream()
 
 
 # ---- max pooling -------------------------------------------------------------------------------
