@@ -1,7 +1,7 @@
 # Everyday verbs. `make dev` once, then edit/test in place (the editable install rebuilds).
 PY ?= python
 
-.PHONY: dev test bench info ci lint sanitize cuda-memcheck
+.PHONY: dev test bench bench-cuda cuda-resources info ci lint sanitize cuda-memcheck
 dev:
 	$(PY) -m pip install --no-build-isolation -Cbuild-dir=build -ve ".[test,data]"
 test:
@@ -12,6 +12,17 @@ bench:
 	for f in conv pool lstm attention optim train; do \
 	  $(PY) -m pytest bench/bench_$$f.py --benchmark-json=bench/$$f.json && \
 	  $(PY) bench/report.py bench/$$f.json torch || exit 1; done
+bench-cuda:
+	$(PY) -m pytest bench/bench_cuda_gemm.py --benchmark-json=bench/cuda_gemm.json
+	$(PY) bench/report.py bench/cuda_gemm.json cublas
+	$(PY) -m pytest bench/bench_cuda_pool.py --benchmark-json=bench/cuda_pool.json
+	$(PY) bench/report.py bench/cuda_pool.json torch
+	$(PY) bench/report.py bench/cuda_pool.json copy
+# registers, shared memory and spills of every CUDA kernel, per architecture (ptxas -v)
+cuda-resources:
+	for arch in 80 90; do for f in cuda/gemm/sgemm_*.cu cuda/pool/pool.cu; do \
+	  nvcc -std=c++17 -O3 --expt-relaxed-constexpr -arch=sm_$$arch -Icuda -Xptxas -v -c $$f \
+	  -o /dev/null 2>&1 | grep -E "Compiling|registers|spill"; done; done
 info:
 	$(PY) -m ember info
 ci:

@@ -1,7 +1,11 @@
 // ember._cuda.gemm: float32 CuPy arrays, 2-D or batched 3-D, onto ember::cuda::sgemm.
+#include "bindings.h"
+
 #include <pybind11/pybind11.h>
 
-#include "bindings.h"
+#include <string>
+#include <utility>
+
 #include "common/device_array.h"
 #include "gemm/gemm.h"
 
@@ -23,10 +27,11 @@ Operand operand(const DeviceArray& x, const char* name) {
                         shape_string(x.shape));
 }
 
-// out = alpha * op(a) @ op(b) + beta * out. A 3-D out is a batch; a and b are then 3-D with
-// that batch (a batch stride of 0 broadcasts one matrix).
-void gemm(py::handle a_obj, py::handle b_obj, py::handle out_obj, bool trans_a, bool trans_b,
-          float alpha, float beta, bool tf32, uintptr_t stream) {
+// The GemmArgs of out = alpha * op(a) @ op(b) + beta * out, every shape and overlap checked. A
+// 3-D out is a batch; a and b are then 3-D with that batch (a batch stride of 0 broadcasts one
+// matrix).
+GemmArgs gemm_args(py::handle a_obj, py::handle b_obj, py::handle out_obj, bool trans_a,
+                   bool trans_b, float alpha, float beta, bool tf32, int& device) {
   const DeviceArray a = device_array(a_obj, "a", sizeof(float));
   const DeviceArray b = device_array(b_obj, "b", sizeof(float));
   const DeviceArray out = device_array(out_obj, "out", sizeof(float));
@@ -60,9 +65,25 @@ void gemm(py::handle a_obj, py::handle b_obj, py::handle out_obj, bool trans_a, 
   g.c = out.ptr<float>(), g.c_row = oc.row_stride, g.c_col = oc.col_stride;
   g.c_batch = oc.batch_stride;
   g.alpha = alpha, g.beta = beta, g.tf32 = tf32;
-  const DeviceGuard device(out.device);
+  device = out.device;
+  return g;
+}
+
+void gemm(py::handle a, py::handle b, py::handle out, bool trans_a, bool trans_b, float alpha,
+          float beta, bool tf32, uintptr_t stream) {
+  int device = 0;
+  const GemmArgs g = gemm_args(a, b, out, trans_a, trans_b, alpha, beta, tf32, device);
+  const DeviceGuard guard(device);
   py::gil_scoped_release release;
   sgemm(g, stream_from(stream));
+}
+
+std::string gemm_kernel(py::handle a, py::handle b, py::handle out, bool trans_a, bool trans_b,
+                        bool tf32) {
+  int device = 0;
+  const GemmArgs g = gemm_args(a, b, out, trans_a, trans_b, 1.0f, 0.0f, tf32, device);
+  const DeviceGuard guard(device);
+  return sgemm_kernel_name(g);
 }
 
 }  // namespace
@@ -71,6 +92,9 @@ void bind_gemm(py::module_& m) {
   m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("trans_a"),
         py::arg("trans_b"), py::arg("alpha"), py::arg("beta"), py::arg("tf32"), py::arg("stream"),
         "out = alpha * op(a) @ op(b) + beta * out on float32 CuPy arrays (2-D, or 3-D batches)");
+  m.def("gemm_kernel", &gemm_kernel, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("trans_a"),
+        py::arg("trans_b"), py::arg("tf32"),
+        "The kernel, tile and operand layouts gemm would run for these arrays (nothing is run)");
 }
 
 }  // namespace ember::cuda

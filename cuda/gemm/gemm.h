@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 
 namespace ember::cuda {
 
@@ -27,5 +28,9 @@ struct GemmArgs {
 
 // Enqueues the product on `stream`; throws (naming the kernel) if the launch fails.
 void sgemm(const GemmArgs& args, cudaStream_t stream);
+
+// The kernel, tile and operand layouts sgemm picks for these arguments on the current device,
+// e.g. "sgemm_simt_kernel 128x128x16 A k, B mn" (benchmarks and tests record it).
+std::string sgemm_kernel_name(const GemmArgs& args);
 
 }  // namespace ember::cuda

@@ -1,4 +1,10 @@
-"""ember._cuda: the compiled CUDA kernels (private; built only where a CUDA toolkit was found)."""
+"""ember._cuda: the compiled CUDA kernels (private; built only where a CUDA toolkit was found).
+
+Arrays are CuPy arrays (typed Any here: CuPy is optional). Outputs are allocated by the caller
+(ember.ops) and written in place; every function launches on the CUDA stream whose handle is
+`stream` (CuPy's current stream) and returns before the kernel finishes."""
+
+from typing import Any
 
 def device_count() -> int: ...
 def runtime_version() -> int: ...
@@ -44,6 +50,31 @@ def adam_step(
 def im2col(
     x: object,
     cols: object,
+# ---- GEMM (cuda/gemm) ---------------------------------------------------------------------------
+
+def gemm(
+    a: Any,
+    b: Any,
+    out: Any,
+    trans_a: bool,
+    trans_b: bool,
+    alpha: float,
+    beta: float,
+    tf32: bool,
+    stream: int,
+) -> None:
+    """out = alpha * op(a) @ op(b) + beta * out, float32, any strides; 2-D, or 3-D batches (a
+    batch stride of 0 broadcasts). beta == 0 does not read out. tf32 allows tensor cores."""
+
+def gemm_kernel(a: Any, b: Any, out: Any, trans_a: bool, trans_b: bool, tf32: bool) -> str:
+    """The kernel, tile and operand layouts gemm would run for these arrays (nothing runs)."""
+
+# ---- pooling (cuda/pool): x, dy (N, C, H|P, W|Q) any strides; outputs C-contiguous ---------------
+
+def max_pool2d(
+    x: Any,
+    y: Any,
+    indices: Any,
     kernel_size: tuple[int, int],
     stride: tuple[int, int],
     padding: tuple[int, int],
@@ -150,3 +181,40 @@ def lstm_backward(
     tf32: bool,
     stream: int,
 ) -> None: ...
+) -> None:
+    """y (float32) and indices (int64) of shape (N, C, P, Q) = window maxima and their flat
+    indices h * W + w in each input plane."""
+
+def max_pool2d_backward(dy: Any, indices: Any, dx: Any, bad: Any, stream: int) -> None:
+    """dx (N, C, H, W), zeroed by the caller, += dy at indices (int64, dy's shape); bad (int32,
+    shape (1,), zeroed) is set to 1 if an index lies outside [0, H * W) (it is skipped)."""
+
+def avg_pool2d(
+    x: Any,
+    y: Any,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    count_include_pad: bool,
+    divisor: int,
+    stream: int,
+) -> None:
+    """y (N, C, P, Q) = window averages; divisor 0 means no divisor_override."""
+
+def avg_pool2d_backward(
+    dy: Any,
+    dx: Any,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    count_include_pad: bool,
+    divisor: int,
+    stream: int,
+) -> None:
+    """dx (N, C, H, W) = gradient of avg_pool2d w.r.t. x (every element written)."""
+
+def adaptive_avg_pool2d(x: Any, y: Any, stream: int) -> None:
+    """y (N, C, P, Q) = adaptive average pooling of x to y's (P, Q)."""
+
+def adaptive_avg_pool2d_backward(dy: Any, dx: Any, stream: int) -> None:
+    """dx (N, C, H, W) = gradient of adaptive_avg_pool2d (every element written)."""

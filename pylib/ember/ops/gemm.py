@@ -1,4 +1,5 @@
-"""GEMM and matmul on NumPy arrays: float32 on ember's SGEMM (ember._C), float64 via ember.ref."""
+"""GEMM and matmul: NumPy float32 on ember's SGEMM (ember._C), float64 via ember.ref; CuPy float32
+on ember's CUDA SGEMM (ember._cuda), TF32 tensor cores when the matmul precision allows."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ember.ops._validate import (
     check_ndim,
     check_scalar,
     has_aliased_elements,
+    is_cupy,
     kernel_ready,
 )
 
@@ -80,11 +82,8 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, out
 
 def _gemm_cuda(a, b, trans_a, trans_b, alpha, beta, c, out):
     """gemm on CuPy float32 arrays: ember's CUDA SGEMM (TF32 when the matmul precision allows)."""
-    import cupy
-
     fn = "gemm"
     check_device_arrays(fn, a=a, b=b, c=c, out=out)
-    module = cuda_module(fn)
     check_ndim(fn, "a", a, 2)
     check_ndim(fn, "b", b, 2)
     alpha = check_scalar(fn, "alpha", alpha)
@@ -100,6 +99,9 @@ def _gemm_cuda(a, b, trans_a, trans_b, alpha, beta, c, out):
         raise ValueError(f"{fn}: c of shape {c.shape} does not broadcast to ({m}, {n})")
     if out is not None and out.shape != (m, n):
         raise ValueError(f"{fn}: out must have shape ({m}, {n}), got {out.shape}")
+    module = cuda_module(fn)
+    import cupy
+
     use_c = c is not None and beta != 0.0
     target = out
     if out is None or _cuda_aliased(out) or _cuda_overlaps(out, a, b):
@@ -145,6 +147,8 @@ def matmul(a, b):
     """As numpy.matmul: 1-D operands are promoted (and the added dimension removed) and the
     leading dimensions broadcast. Runs on ember's batched GEMM."""
     fn = "matmul"
+    if any_cupy(a, b):
+        return _matmul_cuda(a, b)
     dtype = check_arrays(fn, a=a, b=b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"{fn}: operands must be at least 1-D, got a {a.shape} and b {b.shape}")
@@ -156,9 +160,10 @@ def matmul(a, b):
     batch, m, k, n = _matmul_shape(fn, a.shape, b.shape)
     out = np.empty(batch + (m, n), dtype=np.float32)
     a2, b2 = kernel_ready(a2), kernel_ready(b2)
-    if b2.ndim == 2 and a2.ndim > 2 and _fold_rows(a2, k) is not None:
+    rows = _merge_leading(a2, 1) if b2.ndim == 2 and a2.ndim > 2 else None
+    if rows is not None:
         # (..., m, k) @ (k, n) with a foldable A is one GEMM of (prod(...) * m, k) @ (k, n)
-        _C.gemm(_fold_rows(a2, k), b2, out.reshape(-1, n))
+        _C.gemm(rows, b2, out.reshape(-1, n))
     elif not batch:
         _C.gemm(a2, b2, out)
     else:
@@ -168,6 +173,70 @@ def matmul(a, b):
     if b.ndim == 1:
         out = out[..., 0]
     return out
+
+
+def _matmul_cuda(a, b):
+    """matmul on CuPy float32 arrays: one 2-D GEMM when a's batch folds into its rows, else one
+    batched launch (broadcast batch dimensions are zero strides), looping over leading batch
+    dimensions only when their strides cannot be folded into one."""
+    fn = "matmul"
+    check_device_arrays(fn, a=a, b=b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"{fn}: operands must be at least 1-D, got a {a.shape} and b {b.shape}")
+    batch, m, k, n = _matmul_shape(fn, a.shape, b.shape)
+    module = cuda_module(fn)
+    import cupy
+
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    out = cupy.empty(batch + (m, n), dtype=cupy.float32)
+    if out.size:
+        tf32, stream = tf32_allowed(), current_stream()
+
+        def run(x, y, z):
+            module.gemm(x, y, z, False, False, 1.0, 0.0, tf32, stream)
+
+        rows = _merge_leading(a2, 1) if b2.ndim == 2 and a2.ndim > 2 else None
+        if not batch:
+            run(a2, b2, out)
+        elif rows is not None:
+            # (..., m, k) @ (k, n) with foldable rows is one GEMM of (prod(...) * m, k) @ (k, n)
+            run(rows, b2, out.reshape(-1, n))
+        else:
+            a3 = cupy.broadcast_to(a2, batch + (m, k))
+            b3 = cupy.broadcast_to(b2, batch + (k, n))
+            fa, fb = _merge_leading(a3, 2), _merge_leading(b3, 2)
+            if fa is not None and fb is not None:
+                run(fa, fb, out.reshape(-1, m, n))
+            else:
+                for i in np.ndindex(batch[:-1]):
+                    run(a3[i], b3[i], out[i])
+    if a.ndim == 1:
+        out = out[..., 0, :]
+    if b.ndim == 1:
+        out = out[..., 0]
+    return out
+
+
+def _merge_leading(x, trailing: int):
+    """x with its leading dimensions (all but the last `trailing`) merged into one, as a view, or
+    None when their strides do not allow it (a broadcast dimension next to a real one). NumPy
+    and CuPy arrays alike."""
+    lead = x.ndim - trailing
+    dims = [(d, s) for d, s in zip(x.shape[:lead], x.strides[:lead], strict=True) if d != 1]
+    for (_, outer), (size, inner) in zip(dims, dims[1:], strict=False):
+        if outer != inner * size:
+            return None
+    count = 1
+    for d in x.shape[:lead]:
+        count *= d
+    shape = (count,) + x.shape[lead:]
+    strides = ((dims[-1][1] if dims else 0),) + x.strides[lead:]
+    if is_cupy(x):
+        from cupy.lib.stride_tricks import as_strided
+    else:
+        from numpy.lib.stride_tricks import as_strided
+    return as_strided(x, shape=shape, strides=strides)
 
 
 def _matmul_shape(fn, a_shape, b_shape):
@@ -186,13 +255,3 @@ def _matmul_shape(fn, a_shape, b_shape):
             f"{fn}: batch dimensions of a {tuple(a_shape)} and b {tuple(b_shape)} do not broadcast"
         ) from None
     return batch, m, k, n
-
-
-def _fold_rows(a: np.ndarray, k: int):
-    """a (..., m, k) viewed as (prod(...) * m, k) without a copy, or None if its strides forbid."""
-    view = a.view()
-    try:
-        view.shape = (-1, k)
-    except AttributeError:
-        return None
-    return view

@@ -1,9 +1,9 @@
-"""2-D pooling on NumPy arrays, as torch.nn.functional: float32 on ember's kernels (ember._C),
-float64 via ember.ref.
+"""2-D pooling, as torch.nn.functional: NumPy float32 on ember's kernels (ember._C), float64 via
+ember.ref; CuPy float32 on ember's CUDA kernels (ember._cuda). Both take the same checks.
 
-Images are (N, C, H, W) or unbatched (C, H, W); N may be 0. The kernels read any strides whose
-last (column) stride is one element; other arrays are copied once (to C order) before
-the call.
+Images are (N, C, H, W) or unbatched (C, H, W); N may be 0. The CPU kernels read any strides
+whose last (column) stride is one element; other arrays are copied once (to C order) before
+the call. The CUDA kernels read any strides.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ember import _C, ref
-from ember.ops._validate import FLOAT32, FLOAT64, INT32_MAX, check_arrays, is_int, pair
+from ember.ops._cuda import any_cupy, check_device_arrays, cuda_module, current_stream
+from ember.ops._validate import FLOAT32, FLOAT64, INT32_MAX, check_arrays, is_cupy, is_int, pair
 from ember.ref.pool import adaptive_output_size, pooled_size
 
 __all__ = [
@@ -97,6 +98,10 @@ def _divisor(fn, divisor_override):
     return int(divisor_override)
 
 
+def _is_numpy(x) -> bool:
+    return isinstance(x, np.ndarray)
+
+
 def _rows_ready(x):
     """x itself if the kernels can read it in place (native aligned float32, whole-element
     strides, contiguous rows), else a C-contiguous float32 copy."""
@@ -114,6 +119,22 @@ def _batched(x):
     return x[np.newaxis] if x.ndim == 3 else x
 
 
+def _check(fn, **arrays):
+    """(dtype, whether the call goes to the CUDA kernels): CuPy arrays are checked by
+    check_device_arrays (float32 only), NumPy ones by check_arrays."""
+    if any_cupy(*arrays.values()):
+        return check_device_arrays(fn, **arrays), True
+    return check_arrays(fn, **arrays), False
+
+
+def _cuda(fn):
+    """(ember._cuda, CuPy, CuPy's current stream) for a call on CuPy arrays."""
+    module = cuda_module(fn)
+    import cupy
+
+    return module, cupy, current_stream()
+
+
 # ---- max pooling -------------------------------------------------------------------------------
 
 
@@ -122,10 +143,16 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     flat indices h * W + w into each input plane. Ties keep the first maximum in row-major window
     order; a NaN in a window is its maximum (the index of the last NaN, as PyTorch's CPU loop)."""
     fn = "max_pool2d"
-    dtype = check_arrays(fn, x=x)
+    dtype, on_gpu = _check(fn, x=x)
     x4 = _image(fn, "x", x)
     kernel, stride, padding, dilation = _window(fn, kernel_size, stride, padding, dilation)
-    _output_size(fn, x4.shape, kernel, stride, padding, dilation, ceil_mode)
+    p, q = _output_size(fn, x4.shape, kernel, stride, padding, dilation, ceil_mode)
+    if on_gpu:
+        module, cupy, stream = _cuda(fn)
+        y = cupy.empty(x4.shape[:2] + (p, q), dtype=cupy.float32)
+        idx = cupy.empty(y.shape, dtype=cupy.int64)
+        module.max_pool2d(x4, y, idx, kernel, stride, padding, dilation, stream)
+        return (y[0], idx[0]) if x.ndim == 3 else (y, idx)
     if dtype is FLOAT64:
         return ref.max_pool2d(x, kernel, stride, padding, dilation, bool(ceil_mode))
     y, idx = _C.max_pool2d(_rows_ready(x4), kernel, stride, padding, dilation, bool(ceil_mode))
@@ -136,22 +163,31 @@ def max_pool2d_backward(dy, indices, x_shape):
     """Gradient w.r.t. x of max_pool2d: dy summed at `indices` (as max_pool2d returned them) in
     an array of shape x_shape. Indices outside [0, H * W) raise ValueError."""
     fn = "max_pool2d_backward"
-    dtype = check_arrays(fn, dy=dy)
-    if not isinstance(indices, np.ndarray) or indices.dtype.kind not in "iu":
-        got = indices.dtype if isinstance(indices, np.ndarray) else type(indices).__name__
-        raise TypeError(f"{fn}: indices must be a NumPy integer array, got {got}")
+    dtype, on_gpu = _check(fn, dy=dy)
+    library, array_type = ("CuPy", is_cupy) if on_gpu else ("NumPy", _is_numpy)
+    if not array_type(indices) or indices.dtype.kind not in "iu":
+        got = indices.dtype if array_type(indices) else type(indices).__name__
+        raise TypeError(f"{fn}: indices must be a {library} integer array, got {got}")
     if dy.ndim not in (3, 4):
         raise ValueError(f"{fn}: dy must be (N, C, P, Q) or (C, P, Q), got shape {dy.shape}")
     shape = _x_shape(fn, x_shape, dy.ndim)
     if indices.shape != dy.shape:
         raise ValueError(f"{fn}: indices must have dy's shape {dy.shape}, got {indices.shape}")
     _check_grad(fn, dy, shape[:-2] + dy.shape[-2:])
+    hw = shape[-1] * shape[-2]
+    out_of_range = f"{fn}: indices must lie in [0, H * W) = [0, {hw}) for x_shape {shape}"
+    if on_gpu:
+        module, cupy, stream = _cuda(fn)
+        dx = cupy.zeros((1,) * (4 - len(shape)) + shape, dtype=cupy.float32)
+        bad = cupy.zeros(1, dtype=cupy.int32)
+        index = _batched(indices).astype(cupy.int64, copy=False)
+        module.max_pool2d_backward(_batched(dy), index, dx, bad, stream)
+        if int(bad[0]):  # waits for the kernel: a bad index must raise, as on the CPU
+            raise ValueError(out_of_range)
+        return dx[0] if dy.ndim == 3 else dx
     if dtype is FLOAT64:
-        hw = shape[-1] * shape[-2]
         if indices.size and (indices.min() < 0 or indices.max() >= hw):
-            raise ValueError(
-                f"{fn}: indices must lie in [0, H * W) = [0, {hw}) for x_shape {shape}"
-            )
+            raise ValueError(out_of_range)
         return ref.max_pool2d_backward(dy, indices, shape)
     # the kernel checks the indices' range as it scatters
     dx = _C.max_pool2d_backward(
@@ -178,11 +214,16 @@ def avg_pool2d(
     the window's size (count_include_pad=True, padding counted up to the padded border) or its
     number of input elements (count_include_pad=False)."""
     fn = "avg_pool2d"
-    dtype = check_arrays(fn, x=x)
+    dtype, on_gpu = _check(fn, x=x)
     x4 = _image(fn, "x", x)
     kernel, stride, padding, _ = _window(fn, kernel_size, stride, padding, 1)
     divisor = _divisor(fn, divisor_override)
-    _output_size(fn, x4.shape, kernel, stride, padding, (1, 1), ceil_mode)
+    p, q = _output_size(fn, x4.shape, kernel, stride, padding, (1, 1), ceil_mode)
+    if on_gpu:
+        module, cupy, stream = _cuda(fn)
+        y = cupy.empty(x4.shape[:2] + (p, q), dtype=cupy.float32)
+        module.avg_pool2d(x4, y, kernel, stride, padding, bool(count_include_pad), divisor, stream)
+        return y[0] if x.ndim == 3 else y
     args = (kernel, stride, padding, bool(ceil_mode), bool(count_include_pad))
     if dtype is FLOAT64:
         return ref.avg_pool2d(x, *args, divisor_override)
@@ -202,7 +243,7 @@ def avg_pool2d_backward(
 ):
     """Gradient w.r.t. x (of shape x_shape) of avg_pool2d with the same arguments."""
     fn = "avg_pool2d_backward"
-    dtype = check_arrays(fn, dy=dy)
+    dtype, on_gpu = _check(fn, dy=dy)
     if dy.ndim not in (3, 4):
         raise ValueError(f"{fn}: dy must be (N, C, P, Q) or (C, P, Q), got shape {dy.shape}")
     shape = _x_shape(fn, x_shape, dy.ndim)
@@ -210,6 +251,13 @@ def avg_pool2d_backward(
     divisor = _divisor(fn, divisor_override)
     out = _output_size(fn, shape, kernel, stride, padding, (1, 1), ceil_mode)
     _check_grad(fn, dy, shape[:-2] + out)
+    if on_gpu:
+        module, cupy, stream = _cuda(fn)
+        dx = cupy.empty((1,) * (4 - len(shape)) + shape, dtype=cupy.float32)
+        module.avg_pool2d_backward(
+            _batched(dy), dx, kernel, stride, padding, bool(count_include_pad), divisor, stream
+        )
+        return dx[0] if dy.ndim == 3 else dx
     args = (kernel, stride, padding, bool(ceil_mode), bool(count_include_pad))
     if dtype is FLOAT64:
         return ref.avg_pool2d_backward(dy, shape, *args, divisor_override)
@@ -241,9 +289,14 @@ def adaptive_avg_pool2d(x, output_size):
     [floor(p H / P), ceil((p + 1) H / P)) and the same for columns. output_size is an int or a
     pair; a None entry keeps the input's size."""
     fn = "adaptive_avg_pool2d"
-    dtype = check_arrays(fn, x=x)
+    dtype, on_gpu = _check(fn, x=x)
     x4 = _image(fn, "x", x, allow_empty_channels=True)
     size = _adaptive_size(fn, x4.shape, output_size)
+    if on_gpu:
+        module, cupy, stream = _cuda(fn)
+        y = cupy.empty(x4.shape[:2] + size, dtype=cupy.float32)
+        module.adaptive_avg_pool2d(x4, y, stream)
+        return y[0] if x.ndim == 3 else y
     if dtype is FLOAT64:
         return ref.adaptive_avg_pool2d(x, size)
     y = _C.adaptive_avg_pool2d(_rows_ready(x4), size)
@@ -253,11 +306,16 @@ def adaptive_avg_pool2d(x, output_size):
 def adaptive_avg_pool2d_backward(dy, x_shape):
     """Gradient w.r.t. x (of shape x_shape) of adaptive_avg_pool2d to dy's (P, Q)."""
     fn = "adaptive_avg_pool2d_backward"
-    dtype = check_arrays(fn, dy=dy)
+    dtype, on_gpu = _check(fn, dy=dy)
     if dy.ndim not in (3, 4):
         raise ValueError(f"{fn}: dy must be (N, C, P, Q) or (C, P, Q), got shape {dy.shape}")
     shape = _x_shape(fn, x_shape, dy.ndim, allow_empty_channels=True)
     _check_grad(fn, dy, shape[:-2] + dy.shape[-2:])
+    if on_gpu:
+        module, cupy, stream = _cuda(fn)
+        dx = cupy.empty((1,) * (4 - len(shape)) + shape, dtype=cupy.float32)
+        module.adaptive_avg_pool2d_backward(_batched(dy), dx, stream)
+        return dx[0] if dy.ndim == 3 else dx
     if dtype is FLOAT64:
         return ref.adaptive_avg_pool2d_backward(dy, shape)
     dx = _C.adaptive_avg_pool2d_backward(_rows_ready(_batched(dy)), (1,) * (4 - len(shape)) + shape)
