@@ -5,5 +5,6 @@
 namespace ember::cuda {
 
 void bind_gemm(pybind11::module_& m);
+void bind_attention(pybind11::module_& m);
 
 }  // namespace ember::cuda

@@ -24,4 +24,5 @@ PYBIND11_MODULE(_cuda, m) {
       },
       py::arg("device") = 0);
   ember::cuda::bind_gemm(m);
+  ember::cuda::bind_attention(m);
 }

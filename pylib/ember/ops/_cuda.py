@@ -5,12 +5,21 @@ here with CuPy, so CuPy's memory pool owns all memory."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ember import _runtime
 from ember.ops._validate import FLOAT32, is_cupy
 
-__all__ = ["any_cupy", "check_device_arrays", "cuda_module", "current_stream", "tf32_allowed"]
+__all__ = [
+    "any_cupy",
+    "bfloat16",
+    "check_device_arrays",
+    "cuda_module",
+    "current_stream",
+    "tf32_allowed",
+]
 
 
 def any_cupy(*arrays) -> bool:
@@ -51,6 +60,17 @@ def check_device_arrays(fn: str, dtypes=(FLOAT32,), **arrays) -> np.dtype:
                 f"cuda:{x.device.id} ({name})"
             )
     return dtype
+
+
+@functools.cache
+def bfloat16() -> np.dtype | None:
+    """NumPy's bfloat16 dtype (from ml_dtypes, which CuPy's bfloat16 arrays are made of), or None
+    where ml_dtypes is not installed (and CuPy then has no bfloat16 arrays)."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        return None
+    return np.dtype(ml_dtypes.bfloat16)
 
 
 def cuda_module(fn: str):
