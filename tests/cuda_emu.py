@@ -178,14 +178,17 @@ def backward(
     deterministic=False,
     order="forward",
     schedule_seed=0,
+    dq=None,
+    dk=None,
+    dv=None,
 ):
-    """(dq, dk, dv, delta) of the emulated float32 backward; outputs start as NaN."""
+    """(dq, dk, dv, delta) of the emulated float32 backward; outputs not given start as NaN."""
     batch = q.shape[:-2]
     L, E, S, Ev = q.shape[-2], q.shape[-1], k.shape[-2], v.shape[-1]
     delta = np.full(batch + (L,), np.nan, np.float32)
-    dq = np.full(batch + (L, E), np.nan, np.float32)
-    dk = np.full(batch + (S, E), np.nan, np.float32)
-    dv = np.full(batch + (S, Ev), np.nan, np.float32)
+    dq = np.full(batch + (L, E), np.nan, np.float32) if dq is None else dq
+    dk = np.full(batch + (S, E), np.nan, np.float32) if dk is None else dk
+    dv = np.full(batch + (S, Ev), np.nan, np.float32) if dv is None else dv
     scale = 1.0 / np.sqrt(E) if scale is None else scale
     is_bool = mask is not None and mask.dtype == np.bool_
     _call(
@@ -220,3 +223,114 @@ def to_bf16(x: np.ndarray) -> np.ndarray:
 
 def from_bf16(h: np.ndarray) -> np.ndarray:
     return (np.asarray(h, np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+# ---- ember.ops on the emulator: a stand-in for CuPy and for ember._cuda -------------------------
+
+
+class FakeDevice:
+    id = 0
+
+
+class FakeCupyArray(np.ndarray):
+    """A NumPy array that ember.ops takes for a CuPy array (its type's module is 'cupy...')."""
+
+    __module__ = "cupy._emulated"
+
+    @property
+    def device(self):
+        return FakeDevice()
+
+    def get(self):
+        return np.array(self)
+
+
+def fake(x):
+    """x (a NumPy array) as a FakeCupyArray: same memory, same strides."""
+    return np.asarray(x).view(FakeCupyArray)
+
+
+def fake_cupy():
+    """A stand-in for the cupy module: NumPy's functions, their array results as
+    FakeCupyArrays."""
+    import types
+
+    m = types.ModuleType("cupy")
+
+    def wrap(fn):
+        def call(*args, **kwargs):
+            result = fn(*args, **kwargs)
+            return fake(result) if isinstance(result, np.ndarray) else result
+
+        return call
+
+    def attribute(name):
+        value = getattr(np, name)
+        return wrap(value) if callable(value) and not isinstance(value, type) else value
+
+    m.__getattr__ = attribute
+    m.broadcast_to = lambda x, shape: np.broadcast_to(x, shape, subok=True)
+    stream = types.SimpleNamespace(ptr=0)
+    m.cuda = types.SimpleNamespace(get_current_stream=lambda: stream)
+    return m
+
+
+def _host(x):
+    """A FakeCupyArray as the plain NumPy view the emulator takes (bf16 as its uint16 bits)."""
+    if x is None:
+        return None
+    x = np.asarray(x)
+    return x.view(np.uint16) if x.dtype.name == "bfloat16" else x
+
+
+class FakeCudaModule:
+    """ember._cuda's attention functions on the emulator, with the bindings' dtype checks."""
+
+    def __init__(self, dll, order="forward"):
+        self.dll, self.order = dll, order
+        self.calls = []
+
+    def sdpa_forward(self, q, k, v, attn_mask, out, lse, scale, is_causal, dropout_p, seed, stream):
+        assert q.dtype.name in ("float32", "bfloat16") and lse.dtype.name == "float32"
+        assert all(x.dtype == q.dtype for x in (k, v, out))
+        assert attn_mask is None or attn_mask.dtype.name in ("bool", "float32")
+        self.calls.append(("forward", q.shape, k.shape, v.shape))
+        forward(
+            self.dll,
+            _host(q),
+            _host(k),
+            _host(v),
+            _host(attn_mask),
+            causal=is_causal,
+            scale=scale,
+            dropout_p=dropout_p,
+            seed=seed,
+            out=_host(out),
+            lse=_host(lse),
+            order=self.order,
+        )
+
+    def sdpa_backward(
+        self, dout, q, k, v, out, lse, attn_mask, delta, dq, dk, dv, scale, is_causal,
+        deterministic, stream,
+    ):  # fmt: skip
+        assert all(x.dtype.name == "float32" for x in (dout, q, k, v, out, lse, delta, dq, dk, dv))
+        self.calls.append(("backward", q.shape, k.shape, v.shape, deterministic))
+        error = ctypes.create_string_buffer(1024)
+        mask = _host(attn_mask)
+        is_bool = mask is not None and mask.dtype == np.bool_
+        code = self.dll.emu_backward(
+            *(_array(_host(x)) for x in (dout, q, k, v, out, lse)),
+            _array(mask.view(np.uint8) if is_bool else mask),
+            int(is_bool),
+            *(_array(_host(x)) for x in (delta, dq, dk, dv)),
+            scale,
+            int(is_causal),
+            int(deterministic),
+            ORDERS[self.order],
+            0,
+            error,
+            len(error),
+        )
+        if code:
+            raise (ValueError if code == 1 else RuntimeError)(error.value.decode())

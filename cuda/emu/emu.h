@@ -3,9 +3,9 @@
 // compiles cuda/emu/attention_emu.cpp (which includes the kernels' .cu files) with g++ and
 // EMBER_CUDA_EMULATION, and compares the results with ember.ref.
 //
-// Model. A launch runs its blocks one after another; the threads of a block are fibers
-// (ucontext) on one OS thread, switched only at __syncthreads() and at warp-collective
-// operations (shuffles, ldmatrix, mma), so everything between two such points runs as one
+// Model. A launch runs its blocks one after another; the threads of a block are fibers (switched
+// by a few instructions of assembly on x86-64, by ucontext elsewhere) on one OS thread, switched
+// only at __syncthreads() and at warp-collective operations (shuffles, ldmatrix, mma), so everything between two such points runs as one
 // uninterrupted step of one thread. The scheduler runs the runnable threads in forward, reverse
 // or random order (Options::order): a missing __syncthreads shows up as a result that depends on
 // the order. It also checks what the hardware would leave undefined or hang on:
@@ -21,8 +21,10 @@
 // independently of the kernels, in mma_bf16_16816 and ldmatrix_x4*).
 #pragma once
 #include <sys/mman.h>
-#include <ucontext.h>
 #include <unistd.h>
+#if !defined(__x86_64__)
+#include <ucontext.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -127,11 +129,28 @@ struct CpAsyncCopy {
   int src_bytes;  // the rest of the 16 bytes is zero-filled
 };
 
+// A suspended thread of control: its stack pointer (x86-64), or a ucontext.
+#if defined(__x86_64__)
+struct Context {
+  void* sp = nullptr;
+};
+// Saves the callee-saved registers and the x87/SSE control words on the current stack, stores the
+// stack pointer in *save and resumes the context whose stack pointer is `next` (defined once, in
+// attention_emu.cpp).
+extern "C" void emu_switch(void** save, void* next);
+inline void switch_context(Context& save, Context& next) { emu_switch(&save.sp, next.sp); }
+#else
+struct Context {
+  ucontext_t uc;
+};
+inline void switch_context(Context& save, Context& next) { swapcontext(&save.uc, &next.uc); }
+#endif
+
 enum class State { runnable, block_barrier, warp_barrier, done };
 
 struct Fiber {
-  ucontext_t context;
-  FencedBuffer stack;
+  Context context;
+  unsigned char* stack = nullptr;  // kStackBytes of fenced_stack(thread index)
   dim3 thread_idx;
   unsigned lane = 0, warp = 0;
   State state = State::runnable;
@@ -145,7 +164,7 @@ struct Block {
   dim3 block_idx, block_dim, grid_dim;
   FencedBuffer shared;
   std::vector<Fiber> fibers;
-  ucontext_t scheduler;
+  Context scheduler;
   Fiber* current = nullptr;
   const std::function<void()>* body = nullptr;
   std::string error;  // set by a thread that hit an error; the launch stops and throws it
@@ -160,7 +179,7 @@ inline Fiber& self() { return *block()->current; }
 
 inline void yield() {
   Block& b = *block();
-  swapcontext(&b.current->context, &b.scheduler);
+  switch_context(b.current->context, b.scheduler);
 }
 
 // Records an error and parks the thread for good: the scheduler stops the launch.
@@ -191,12 +210,14 @@ inline Fiber& lane_fiber(unsigned lane) {
   return b.fibers[self().warp * 32 + lane];
 }
 
-inline void fiber_entry() {
+[[noreturn]] inline void fiber_main() {
   Block& b = *block();
   (*b.body)();
   if (!b.current->open_group.empty() || !b.current->committed.empty())
     fail("thread exited with cp.async copies never waited for");
   b.current->state = State::done;
+  yield();
+  __builtin_unreachable();  // a finished thread is never resumed
 }
 
 inline std::vector<unsigned> order(unsigned n, std::mt19937& rng) {
@@ -217,7 +238,7 @@ inline void run_block(Block& b, std::mt19937& rng) {
       Fiber& f = b.fibers[i];
       if (f.state != State::runnable) continue;
       b.current = &f;
-      swapcontext(&b.scheduler, &f.context);
+      switch_context(b.scheduler, f.context);
       progress = true;
       if (!b.error.empty()) throw std::runtime_error(b.error);
     }
@@ -249,15 +270,37 @@ inline void run_block(Block& b, std::mt19937& rng) {
   }
 }
 
-// A fiber that starts in fiber_entry on its own stack and returns to `link` at the end (in a
-// function of its own: getcontext returns twice, like setjmp).
-__attribute__((noinline)) inline void make_fiber(Fiber& f, size_t stack_bytes, ucontext_t* link) {
-  getcontext(&f.context);
-  f.context.uc_stack.ss_sp = f.stack.data();
-  f.context.uc_stack.ss_size = stack_bytes - 64;
-  f.context.uc_link = link;
-  makecontext(&f.context, fiber_entry, 0);
+constexpr size_t kStackBytes = 256 * 1024;
+
+// The stack of thread t (kept from launch to launch: creating stacks with their guard pages for
+// every block would cost more than running most blocks).
+inline unsigned char* fenced_stack(unsigned t, size_t bytes) {
+  static std::vector<FencedBuffer> stacks;
+  while (stacks.size() <= t) stacks.emplace_back(bytes);
+  return stacks[t].data();
 }
+
+// A fiber that starts in fiber_main on its own stack.
+#if defined(__x86_64__)
+inline void make_fiber(Fiber& f, size_t stack_bytes) {
+  // the frame emu_switch pops: control words, r15, r14, r13, r12, rbx, rbp, return address
+  // (fiber_main, entered with the stack 8 bytes off 16-byte alignment, as after a call)
+  uint64_t* top = reinterpret_cast<uint64_t*>(f.stack + stack_bytes - 64);
+  top[-1] = 0;
+  top[-2] = reinterpret_cast<uint64_t>(&fiber_main);
+  for (int r = 3; r <= 8; ++r) top[-r] = 0;
+  top[-9] = 0x1F80 | (uint64_t{0x037F} << 32);  // MXCSR and x87 control word defaults
+  f.context.sp = top - 9;
+}
+#else
+__attribute__((noinline)) inline void make_fiber(Fiber& f, size_t stack_bytes) {
+  getcontext(&f.context.uc);  // returns twice, like setjmp: kept in a function of its own
+  f.context.uc.uc_stack.ss_sp = f.stack;
+  f.context.uc.uc_stack.ss_size = stack_bytes - 64;
+  f.context.uc.uc_link = nullptr;
+  makecontext(&f.context.uc, reinterpret_cast<void (*)()>(&fiber_main), 0);
+}
+#endif
 
 // kernel<<<blocks, threads, shared_bytes>>>: `body` is the kernel call; it reads threadIdx and
 // blockIdx through block().
@@ -265,7 +308,6 @@ inline void launch(unsigned blocks, unsigned threads, size_t shared_bytes,
                    const std::function<void()>& body) {
   if (threads == 0 || threads % 32 != 0 || threads > 1024)
     throw std::runtime_error("emu: block size must be a multiple of 32 up to 1024");
-  constexpr size_t kStack = 256 * 1024;
   std::mt19937 rng(options().seed);
   for (unsigned blk : order(blocks, rng)) {
     Block b;
@@ -282,8 +324,8 @@ inline void launch(unsigned blocks, unsigned threads, size_t shared_bytes,
       f.thread_idx = dim3(t);
       f.lane = t % 32;
       f.warp = t / 32;
-      f.stack = FencedBuffer(kStack);
-      make_fiber(f, kStack, &b.scheduler);
+      f.stack = fenced_stack(t, kStackBytes);
+      make_fiber(f, kStackBytes);
     }
     try {
       run_block(b, rng);

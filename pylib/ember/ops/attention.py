@@ -249,13 +249,13 @@ def _merged_batch(batch, arrays):
 
 
 def _device_operands(batch, **arrays):
-    """The arrays (None skipped) broadcast to batch + their last two dimensions and reshaped to
-    at most CUDA_MAX_BATCH_DIMS leading dimensions, merged alike for all (views where the strides
-    allow, else copies). Returns (merged batch shape, the arrays in order)."""
+    """The arrays, given as (array or None, (rows, cols)), broadcast to batch + (rows, cols) and
+    reshaped to at most CUDA_MAX_BATCH_DIMS leading dimensions, merged alike for all (views where
+    the strides allow, else copies). Returns (merged batch shape, the arrays in order)."""
     import cupy
 
-    names = [n for n, x in arrays.items() if x is not None]
-    views = [cupy.broadcast_to(arrays[n], batch + arrays[n].shape[-2:]) for n in names]
+    names = [n for n, (x, _) in arrays.items() if x is not None]
+    views = [cupy.broadcast_to(arrays[n][0], batch + arrays[n][1]) for n in names]
     merged = _merged_batch(batch, views)
     if len(merged) > CUDA_MAX_BATCH_DIMS:
         views = [cupy.ascontiguousarray(x) for x in views]
@@ -302,10 +302,10 @@ def _sdpa_cuda(q, k, v, attn_mask, dropout_p, is_causal, scale, return_lse):
     elif out.size:
         merged, (mq, mk, mv, mmask) = _device_operands(
             batch,
-            q=_row_contiguous(q),
-            k=_row_contiguous(k),
-            v=_row_contiguous(v),
-            attn_mask=_device_mask(attn_mask),
+            q=(_row_contiguous(q), (L, E)),
+            k=(_row_contiguous(k), (S, E)),
+            v=(_row_contiguous(v), (S, Ev)),
+            attn_mask=(_device_mask(attn_mask), (L, S)),
         )
         module.sdpa_forward(
             mq,
@@ -338,7 +338,7 @@ def _sdpa_backward_cuda(dout, q, k, v, out, lse, attn_mask, is_causal, scale, de
         grads = _sdpa_backward_cuda(
             *(x.astype(FLOAT32) for x in (dout, q, k, v, out)),
             lse,
-            attn_mask,
+            _device_mask(attn_mask),
             is_causal,
             scale,
             deterministic,
@@ -353,12 +353,12 @@ def _sdpa_backward_cuda(dout, q, k, v, out, lse, attn_mask, is_causal, scale, de
     elif dq.size:
         merged, (mg, mq, mk, mv, mo, mmask) = _device_operands(
             batch,
-            dout=_row_contiguous(dout),
-            q=_row_contiguous(q),
-            k=_row_contiguous(k),
-            v=_row_contiguous(v),
-            out=_row_contiguous(out),
-            attn_mask=_device_mask(attn_mask),
+            dout=(_row_contiguous(dout), (L, Ev)),
+            q=(_row_contiguous(q), (L, E)),
+            k=(_row_contiguous(k), (S, E)),
+            v=(_row_contiguous(v), (S, Ev)),
+            out=(_row_contiguous(out), (L, Ev)),
+            attn_mask=(_device_mask(attn_mask), (L, S)),
         )
         module.sdpa_backward(
             mg,
