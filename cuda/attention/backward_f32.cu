@@ -219,15 +219,18 @@ __global__ void __launch_bounds__(kThreads) sdpa_backward_kv_f32_kernel(const Ba
     float s[kPer][kPer] = {}, ds[kPer][kPer] = {};
     rows_dot_rows<DP, LD>(sK, sQ, tx, ty, s);
     rows_dot_rows<DP, LD>(sV, sdO, tx, ty, ds);
+    const bool unmasked = tile_unmasked(p, i0, k0, kBlockN);
 #pragma unroll
-    for (int r = 0; r < kPer; ++r)
+    for (int c = 0; c < kPer; ++c) {
+      const int ii = tx + 16 * c;
+      const RowMask row = row_mask(p, mask, i0 + ii, k0, kBlockN);
 #pragma unroll
-      for (int c = 0; c < kPer; ++c) {
-        const int ii = tx + 16 * c;
-        const float x = masked_score(p, mask, i0 + ii, k0 + kPer * ty + r, s[r][c] * scale_log2);
-        s[r][c] = exp2f(x - sLse[ii]);
+      for (int r = 0; r < kPer; ++r) {
+        const float x = s[r][c] * scale_log2;
+        s[r][c] = exp2f((unmasked ? x : row(kPer * ty + r, x)) - sLse[ii]);
         ds[r][c] = s[r][c] * (ds[r][c] - sD[ii]) * p.scale;
       }
+    }
 
 #pragma unroll
     for (int c = 0; c < kPer; ++c)
@@ -313,13 +316,15 @@ __global__ void __launch_bounds__(kThreads) sdpa_backward_q_f32_kernel(const Bac
     float s[kPer][kPer] = {}, ds[kPer][kPer] = {};
     rows_dot_rows<DP, LD>(sQ, sK, tx, ty, s);
     rows_dot_rows<DP, LD>(sdO, sV, tx, ty, ds);
+    const bool unmasked = tile_unmasked(p, i0, k0, kBlockN);
 #pragma unroll
     for (int r = 0; r < kPer; ++r) {
       const int ii = kPer * ty + r;
+      const RowMask row = row_mask(p, mask, i0 + ii, k0, kBlockN);
 #pragma unroll
       for (int c = 0; c < kPer; ++c) {
-        const float x = masked_score(p, mask, i0 + ii, k0 + tx + 16 * c, s[r][c] * scale_log2);
-        const float w = exp2f(x - sLse[ii]);
+        const float x = s[r][c] * scale_log2;
+        const float w = exp2f((unmasked ? x : row(tx + 16 * c, x)) - sLse[ii]);
         sdS[ii * LDP + tx + 16 * c] = w * (ds[r][c] - sD[ii]) * p.scale;
       }
     }

@@ -107,8 +107,7 @@ __device__ __forceinline__ const T* rows_of(const Rows& x, const Batch& dims, in
   return static_cast<const T*>(x.data) + batch_offset(dims, x.batch, b);
 }
 
-// The mask of one batch item: score (i, j) in log2 units (scale * log2(e) * q.k) becomes -inf
-// where a boolean mask excludes key j, or gets the additive mask (times log2(e)) added.
+// The mask of one batch item (attn_mask offset to it).
 struct ItemMask {
   MaskKind kind;
   const void* data;
@@ -121,22 +120,50 @@ struct ItemMask {
     else if (kind == MaskKind::additive)
       data = static_cast<const float*>(m.data) + batch_offset(dims, m.batch, b);
   }
+};
 
-  __device__ __forceinline__ float apply(int64_t i, int64_t j, float x) const {
+// The masking of query row i against the keys k0 + jl (0 <= jl < tile) of one key tile: keys
+// jl >= visible (past S, or hidden by causality) get -inf, and so do those a boolean mask
+// excludes; an additive mask is added (times log2(e): scores are in log2 units).
+struct RowMask {
+  int visible;
+  MaskKind kind;
+  const void* mask;  // the mask at (i, k0)
+  int64_t col;
+
+  __device__ __forceinline__ float operator()(int jl, float x) const {
+    if (jl >= visible) return -kInf;
     if (kind == MaskKind::boolean)
-      return static_cast<const uint8_t*>(data)[i * row + j * col] ? x : -kInf;
+      return static_cast<const uint8_t*>(mask)[jl * col] ? x : -kInf;
     if (kind == MaskKind::additive)
-      return fmaf(static_cast<const float*>(data)[i * row + j * col], kLog2e, x);
+      return fmaf(static_cast<const float*>(mask)[jl * col], kLog2e, x);
     return x;
   }
 };
 
-// The scaled score (log2 units) of query i and key j after causality, the key range and the
-// mask; i >= L (a padding row of the last query tile) is never masked (nothing is read for it).
-__device__ __forceinline__ float masked_score(const Problem& p, const ItemMask& mask, int64_t i,
-                                              int64_t j, float x) {
-  if (j >= p.S || (p.causal && j > i)) return -kInf;
-  return i < p.L ? mask.apply(i, j, x) : x;
+// Row i >= L (padding of the last query tile) reads no mask.
+__device__ __forceinline__ RowMask row_mask(const Problem& p, const ItemMask& m, int64_t i,
+                                            int64_t k0, int tile) {
+  int64_t n = p.S - k0;
+  if (p.causal && i - k0 + 1 < n) n = i - k0 + 1;
+  RowMask r;
+  r.visible = n < 0 ? 0 : n > tile ? tile : static_cast<int>(n);
+  r.kind = i < p.L ? m.kind : MaskKind::none;
+  r.mask = nullptr;
+  r.col = m.col;
+  if (r.kind == MaskKind::boolean)
+    r.mask = static_cast<const uint8_t*>(m.data) + i * m.row + k0 * m.col;
+  else if (r.kind == MaskKind::additive)
+    r.mask = static_cast<const float*>(m.data) + i * m.row + k0 * m.col;
+  return r;
+}
+
+// True when the scores of the rows from `first` on against keys k0 .. k0 + tile need no masking:
+// all the keys exist, causality hides none of them from the first row (nor so from later ones)
+// and there is no mask. Most tiles are such; they skip the per-score checks.
+__device__ __forceinline__ bool tile_unmasked(const Problem& p, int64_t first, int64_t k0,
+                                              int tile) {
+  return p.mask.kind == MaskKind::none && k0 + tile <= p.S && (!p.causal || k0 + tile - 1 <= first);
 }
 
 // Dropout's keep decision for weight `counter` (= (b * L + i) * S + j): splitmix64, as

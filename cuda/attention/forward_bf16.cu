@@ -42,7 +42,8 @@ struct Layout {
 };
 
 template <int DP>
-__global__ void __launch_bounds__(kThreads) sdpa_forward_bf16_kernel(const ForwardArgs a) {
+__global__ void __launch_bounds__(kThreads, DP <= 96 ? 2 : 1)
+    sdpa_forward_bf16_kernel(const ForwardArgs a) {
   using Lay = Layout<DP>;
   constexpr int LD = Lay::kLd;
   constexpr int kSteps = DP / 16;       // k-steps of Q K^T
@@ -109,18 +110,27 @@ __global__ void __launch_bounds__(kThreads) sdpa_forward_bf16_kernel(const Forwa
     }
 
     // online softmax of rows g (h = 0) and g + 8 (h = 1)
+    const bool unmasked = tile_unmasked(p, q0 + 16 * warp, k0, kBlockN);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int64_t i = q0 + 16 * warp + g + 8 * h;
+      if (unmasked) {
+#pragma unroll
+        for (int nb = 0; nb < kScoreBlocks; ++nb)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) s[nb][2 * h + e] *= scale_log2;
+      } else {
+        const RowMask row = row_mask(p, mask, i, k0, kBlockN);
+#pragma unroll
+        for (int nb = 0; nb < kScoreBlocks; ++nb)
+#pragma unroll
+          for (int e = 0; e < 2; ++e)
+            s[nb][2 * h + e] = row(8 * nb + 2 * tq + e, s[nb][2 * h + e] * scale_log2);
+      }
       float mx = -kInf;
 #pragma unroll
       for (int nb = 0; nb < kScoreBlocks; ++nb)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          float& x = s[nb][2 * h + e];
-          x = masked_score(p, mask, i, k0 + 8 * nb + 2 * tq + e, x * scale_log2);
-          mx = fmaxf(mx, x);
-        }
+        mx = fmaxf(mx, fmaxf(s[nb][2 * h], s[nb][2 * h + 1]));
       mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, 2));
       const float m_new = fmaxf(m[h], mx);

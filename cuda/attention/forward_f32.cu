@@ -107,12 +107,18 @@ __global__ void __launch_bounds__(kThreads) sdpa_forward_f32_kernel(const Forwar
     }
 
     // online softmax: new row max, weights exp2(s - max), rescaled running sums and outputs
+    const bool unmasked = tile_unmasked(p, q0, k0, kBlockN);
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       const int64_t i = q0 + kRows * ty + r;
+      if (unmasked) {
 #pragma unroll
-      for (int c = 0; c < kKeys; ++c)
-        s[r][c] = masked_score(p, mask, i, k0 + tx + 16 * c, s[r][c] * scale_log2);
+        for (int c = 0; c < kKeys; ++c) s[r][c] *= scale_log2;
+      } else {
+        const RowMask row = row_mask(p, mask, i, k0, kBlockN);
+#pragma unroll
+        for (int c = 0; c < kKeys; ++c) s[r][c] = row(tx + 16 * c, s[r][c] * scale_log2);
+      }
       float mx = fmaxf(fmaxf(s[r][0], s[r][1]), fmaxf(s[r][2], s[r][3]));
 #pragma unroll
       for (int off = 8; off > 0; off /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, off));
