@@ -25,12 +25,14 @@ SOURCES = [
     "cuda/attention/forward_f32.cu",
     "cuda/attention/forward_bf16.cu",
     "cuda/attention/backward_f32.cu",
+    "cuda/attention/backward_bf16.cu",
 ]
 HEADERS = [
     "cuda/emu/emu.h",
     "cuda/attention/attention.h",
     "cuda/attention/args.h",
     "cuda/attention/common.cuh",
+    "cuda/attention/delta.cuh",
 ]
 FLAGS = ["-std=c++17", "-O2", "-fPIC", "-shared", "-DEMBER_CUDA_EMULATION", "-Wall", "-Wextra"]
 FLAGS += ["-Wno-unknown-pragmas"]  # the kernels' #pragma unroll
@@ -76,7 +78,7 @@ def build() -> ctypes.CDLL:
     i, d, u32, u64 = ctypes.c_int, ctypes.c_double, ctypes.c_uint32, ctypes.c_uint64
     err = [ctypes.c_char_p, ctypes.c_int64]
     dll.emu_forward.argtypes = [i, arr, arr, arr, arr, i, arr, arr, d, i, d, u64, i, u32, *err]
-    dll.emu_backward.argtypes = [arr] * 7 + [i] + [arr] * 4 + [d, i, i, i, u32, *err]
+    dll.emu_backward.argtypes = [i] + [arr] * 7 + [i] + [arr] * 4 + [d, i, i, i, u32, *err]
     dll.emu_forward.restype = dll.emu_backward.restype = ctypes.c_int
     return dll
 
@@ -182,17 +184,21 @@ def backward(
     dk=None,
     dv=None,
 ):
-    """(dq, dk, dv, delta) of the emulated float32 backward; outputs not given start as NaN."""
+    """(dq, dk, dv, delta) of the emulated backward; outputs not given start as NaN. bf16 inputs
+    (uint16) give bf16 dk, dv and a float32 dq (the kernels' accumulator)."""
+    bf16 = q.dtype == np.uint16
     batch = q.shape[:-2]
     L, E, S, Ev = q.shape[-2], q.shape[-1], k.shape[-2], v.shape[-1]
+    nan = 0xFFFF if bf16 else np.nan
     delta = np.full(batch + (L,), np.nan, np.float32)
     dq = np.full(batch + (L, E), np.nan, np.float32) if dq is None else dq
-    dk = np.full(batch + (S, E), np.nan, np.float32) if dk is None else dk
-    dv = np.full(batch + (S, Ev), np.nan, np.float32) if dv is None else dv
+    dk = np.full(batch + (S, E), nan, q.dtype) if dk is None else dk
+    dv = np.full(batch + (S, Ev), nan, q.dtype) if dv is None else dv
     scale = 1.0 / np.sqrt(E) if scale is None else scale
     is_bool = mask is not None and mask.dtype == np.bool_
     _call(
         dll.emu_backward,
+        int(bf16),
         _array(dout),
         _array(q),
         _array(k),
@@ -314,12 +320,15 @@ class FakeCudaModule:
         self, dout, q, k, v, out, lse, attn_mask, delta, dq, dk, dv, scale, is_causal,
         deterministic, stream,
     ):  # fmt: skip
-        assert all(x.dtype.name == "float32" for x in (dout, q, k, v, out, lse, delta, dq, dk, dv))
-        self.calls.append(("backward", q.shape, k.shape, v.shape, deterministic))
+        assert q.dtype.name in ("float32", "bfloat16")
+        assert all(x.dtype == q.dtype for x in (dout, k, v, out, dk, dv))
+        assert all(x.dtype.name == "float32" for x in (lse, delta, dq))
+        self.calls.append(("backward", q.dtype.name, q.shape, k.shape, v.shape, deterministic))
         error = ctypes.create_string_buffer(1024)
         mask = _host(attn_mask)
         is_bool = mask is not None and mask.dtype == np.bool_
         code = self.dll.emu_backward(
+            int(q.dtype.name == "bfloat16"),
             *(_array(_host(x)) for x in (dout, q, k, v, out, lse)),
             _array(mask.view(np.uint8) if is_bool else mask),
             int(is_bool),

@@ -309,6 +309,85 @@ def test_backward_deterministic_does_not_depend_on_block_order(dll, rng, order):
     assert rel_err(atomic[0], first[0]) < 1e-6
 
 
+# ---- backward, bf16 -----------------------------------------------------------------------------
+
+
+def naive_bf16_backward(dout, q, k, v, out, lse, mask, causal):
+    """The backward done plainly at the same precision: fp32 products of the bf16 inputs, the
+    weights and dS rounded to bf16 for the products that use them, dk and dv rounded to bf16
+    (dq stays fp32, as the kernels' accumulator)."""
+    g, qf, kf, vf, of = (ce.from_bf16(x) for x in (dout, q, k, v, out))
+    scale = np.float32(1 / np.sqrt(q.shape[-1]))
+    s = (qf @ np.swapaxes(kf, -1, -2)) * scale
+    L, S = s.shape[-2:]
+    if causal:
+        s = np.where(np.tril(np.ones((L, S), bool)), s, -np.inf)
+    elif mask is not None:
+        s = np.where(mask, s, -np.inf) if mask.dtype == np.bool_ else s + mask
+    with np.errstate(invalid="ignore"):
+        p = np.exp(s - lse[..., None])
+        ds = p * (g @ np.swapaxes(vf, -1, -2) - (g * of).sum(-1, keepdims=True)) * scale
+    pb, dsb = (ce.from_bf16(ce.to_bf16(x)) for x in (p, ds))
+    dv = ce.from_bf16(ce.to_bf16(np.swapaxes(pb, -1, -2) @ g))
+    dk = ce.from_bf16(ce.to_bf16(np.swapaxes(dsb, -1, -2) @ qf))
+    return dsb @ kf, dk, dv
+
+
+def check_backward_bf16(dll, q, k, v, mask=None, *, causal=False):
+    """bf16 gradients against ember.ref in float64 (on the same bf16 inputs and the kernels'
+    own out and lse): each error at most 2x (plus a little) that of naive_bf16_backward."""
+    rng = np.random.default_rng(2)
+    out, lse = ce.forward(dll, q, k, v, mask, causal=causal)
+    dout = ce.to_bf16(rng.standard_normal(out.shape))
+    dq, dk, dv, _ = ce.backward(dll, dout, q, k, v, out, lse, mask, causal=causal)
+    assert dq.dtype == np.float32 and dk.dtype == dv.dtype == np.uint16
+    inputs = [ce.from_bf16(x) for x in (dout, q, k, v, out)]
+    wants = ref.scaled_dot_product_attention_backward(*f64(*inputs, lse), mask, is_causal=causal)
+    naive = naive_bf16_backward(dout, q, k, v, out, lse, mask, causal)
+    for got, want, plain in zip(
+        (dq, ce.from_bf16(dk), ce.from_bf16(dv)), wants, naive, strict=True
+    ):
+        nan = np.isnan(want)
+        assert (np.isnan(got) == nan).all()
+        limit = 2 * rel_err(plain[~nan], want[~nan]) + 1e-4
+        assert rel_err(got[~nan], want[~nan]) < limit
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("causal", [False, True])
+def test_backward_bf16(dll, rng, shape, causal):
+    q, k, v = (ce.to_bf16(x) for x in qkv(rng, *shape))
+    check_backward_bf16(dll, q, k, v, causal=causal)
+
+
+@pytest.mark.parametrize("kind", ["bool", "float", "padding", "transposed"])
+def test_backward_bf16_masks(dll, rng, kind):
+    q, k, v = (ce.to_bf16(x) for x in qkv(rng, (2, 2), 70, 75, 40, 36))
+    check_backward_bf16(dll, q, k, v, masks(rng, (2, 2), 70, 75)[kind])
+
+
+def test_backward_bf16_strided_operands(dll, rng):
+    B, H, L, S, E = 2, 2, 50, 70, 32
+    proj = ce.to_bf16(rng.standard_normal((L, B, 3 * H * E)))
+    q = proj[..., : H * E].reshape(L, B, H, E).transpose(1, 2, 0, 3)
+    k = np.broadcast_to(ce.to_bf16(rng.standard_normal((1, H, S, E))), (B, H, S, E))
+    v = ce.to_bf16(rng.standard_normal((B, H, S, E + 9)))[..., 1 : E + 1]  # element loads
+    check_backward_bf16(dll, q, k, v, causal=True)
+
+
+def test_backward_bf16_thread_order(dll, rng):
+    """dk and dv do not depend on the order threads run in (dq's atomics may round differently)."""
+    q, k, v = (ce.to_bf16(x) for x in qkv(rng, (2,), 100, 90, 64, 48))
+    out, lse = ce.forward(dll, q, k, v)
+    dout = ce.to_bf16(rng.standard_normal(out.shape))
+    first = ce.backward(dll, dout, q, k, v, out, lse)
+    for order in ("reverse", "random"):
+        again = ce.backward(dll, dout, q, k, v, out, lse, order=order, schedule_seed=3)
+        np.testing.assert_array_equal(again[1], first[1])
+        np.testing.assert_array_equal(again[2], first[2])
+        assert rel_err(again[0], first[0]) < 1e-6
+
+
 # ---- the checks of args.cpp ----------------------------------------------------------------------
 
 
@@ -513,15 +592,18 @@ def test_ops_bf16(gpu, rng):
     assert rel_err(out.get().astype(np.float32), want) < 1e-2
     assert rel_err(lse.get(), want_lse) < 1e-5
     dout = rng.standard_normal(want.shape).astype(bf16)
-    grads = ember.ops.scaled_dot_product_attention_backward(
-        ce.fake(dout), *(ce.fake(x) for x in (q, k, v)), out, lse, ce.fake(mask)
-    )
     wants = ref.scaled_dot_product_attention_backward(
         *f64(dout), q64, k64, v64, *f64(out.get()), *f64(lse.get()), m64
     )
-    for got, want in zip(grads, wants, strict=True):
-        assert got.dtype == bf16
-        assert rel_err(got.get().astype(np.float32), want) < 2e-2
+    for deterministic in (False, True):  # tensor cores; the float32 kernels on float32 copies
+        grads = ember.ops.scaled_dot_product_attention_backward(
+            ce.fake(dout), *(ce.fake(x) for x in (q, k, v)), out, lse, ce.fake(mask),
+            deterministic=deterministic,
+        )  # fmt: skip
+        assert gpu.calls[-1][1] == ("float32" if deterministic else "bfloat16")
+        for got, want in zip(grads, wants, strict=True):
+            assert got.dtype == bf16
+            assert rel_err(got.get().astype(np.float32), want) < 1e-2
 
 
 def test_functional_autograd(gpu, rng):

@@ -201,16 +201,20 @@ ForwardArgs forward_args(DType dtype, const ArrayView& q, const ArrayView& k, co
   return a;
 }
 
-BackwardArgs backward_args(const ArrayView& dout, const ArrayView& q, const ArrayView& k,
-                           const ArrayView& v, const ArrayView& out, const ArrayView& lse,
-                           const ArrayView* mask, bool mask_is_bool, const ArrayView& delta,
-                           const ArrayView& dq, const ArrayView& dk, const ArrayView& dv,
-                           double scale, bool causal, bool deterministic) {
+BackwardArgs backward_args(DType dtype, const ArrayView& dout, const ArrayView& q,
+                           const ArrayView& k, const ArrayView& v, const ArrayView& out,
+                           const ArrayView& lse, const ArrayView* mask, bool mask_is_bool,
+                           const ArrayView& delta, const ArrayView& dq, const ArrayView& dk,
+                           const ArrayView& dv, double scale, bool causal, bool deterministic) {
   const char* fn = kBackward;
-  for (const auto& [x, name] :
-       {std::pair{&dout, "dout"}, {&q, "q"}, {&k, "k"}, {&v, "v"}, {&out, "out"}, {&lse, "lse"},
-        {&delta, "delta"}, {&dq, "dq"}, {&dk, "dk"}, {&dv, "dv"}})
+  const int64_t itemsize = dtype == DType::f32 ? 4 : 2;
+  for (const auto& [x, name] : {std::pair{&dout, "dout"}, {&q, "q"}, {&k, "k"}, {&v, "v"},
+                                {&out, "out"}, {&dk, "dk"}, {&dv, "dv"}})
+    check_itemsize(fn, *x, name, itemsize);
+  for (const auto& [x, name] : {std::pair{&lse, "lse"}, {&delta, "delta"}, {&dq, "dq"}})
     check_itemsize(fn, *x, name, 4);
+  if (deterministic && dtype != DType::f32)
+    fail(fn, "deterministic gradients need float32 arrays on the GPU");
   std::vector<int64_t> batch;
   BackwardArgs a;
   a.p = problem_of(fn, q, k, v, mask, mask_is_bool, scale, causal, batch);
@@ -243,8 +247,8 @@ BackwardArgs backward_args(const ArrayView& dout, const ArrayView& q, const Arra
   a.lse = static_cast<const float*>(lse.data);
   a.delta = static_cast<float*>(delta.data);
   a.dq = static_cast<float*>(dq.data);
-  a.dk = static_cast<float*>(dk.data);
-  a.dv = static_cast<float*>(dv.data);
+  a.dk = dk.data;
+  a.dv = dv.data;
   a.deterministic = deterministic;
   return a;
 }

@@ -32,13 +32,14 @@ ForwardArgs forward_args(DType dtype, const ArrayView& q, const ArrayView& k, co
                          const ArrayView& lse, double scale, bool causal, double dropout_p,
                          uint64_t seed);
 
-// The float32 backward: dout and out (batch..., L, Ev) with a contiguous last dimension, lse
-// (batch..., L) C-contiguous; delta (batch..., L), dq, dk, dv (q's, k's, v's shapes with the
-// shared batch) C-contiguous float32 that overlap no input and no other output.
-BackwardArgs backward_args(const ArrayView& dout, const ArrayView& q, const ArrayView& k,
-                           const ArrayView& v, const ArrayView& out, const ArrayView& lse,
-                           const ArrayView* mask, bool mask_is_bool, const ArrayView& delta,
-                           const ArrayView& dq, const ArrayView& dk, const ArrayView& dv,
-                           double scale, bool causal, bool deterministic);
+// The backward: dout and out (batch..., L, Ev) with a contiguous last dimension, of dtype like q,
+// k, v; lse (batch..., L) float32 C-contiguous; outputs C-contiguous, overlapping no input and
+// no other output: delta (batch..., L) and dq (q's shape) float32, dk and dv (k's and v's
+// shapes) of dtype. deterministic needs float32.
+BackwardArgs backward_args(DType dtype, const ArrayView& dout, const ArrayView& q,
+                           const ArrayView& k, const ArrayView& v, const ArrayView& out,
+                           const ArrayView& lse, const ArrayView* mask, bool mask_is_bool,
+                           const ArrayView& delta, const ArrayView& dq, const ArrayView& dk,
+                           const ArrayView& dv, double scale, bool causal, bool deterministic);
 
 }  // namespace ember::cuda::attention

@@ -7,6 +7,7 @@
 //   forward_bf16.cu  bf16 on tensor cores (mma.sync m16n8k16), fp32 accumulation and softmax
 //   backward_f32.cu  float32 gradients: D = rowsum(dout * out), then dK/dV per key tile, dQ with
 //                    atomics or in a separate pass over query tiles
+//   backward_bf16.cu bf16 gradients on tensor cores, dQ with atomics into a float32 accumulator
 // Semantics are the CPU kernels' (csrc/attention/attention.h): causal is top-left aligned, a
 // boolean mask keeps the keys where it is nonzero, a float mask is added to the scaled scores, a
 // row whose keys are all masked out gives NaN and lse = -inf, and dropout keeps exactly the
@@ -81,18 +82,20 @@ struct ForwardArgs {
   float* lse = nullptr;
 };
 
-// float32 gradients of a forward without dropout. dq (batch, L, E), dk (batch, S, E),
-// dv (batch, S, Ev) are C-contiguous float32; delta is a (batch, L) float32 workspace. dq is
-// summed over key tiles with atomics, or with deterministic in a pass of its own over query
-// tiles (bitwise reproducible; it recomputes the scores once more).
+// Gradients of a forward without dropout. dq is float32 (batch, L, E), C-contiguous: the
+// gradient itself for float32 inputs, its float32 accumulator for bf16 ones (the caller rounds
+// it). dk (batch, S, E) and dv (batch, S, Ev) are C-contiguous, of the inputs' dtype; delta is a
+// (batch, L) float32 workspace. dq is summed over key tiles with atomics, or (float32 only) with
+// deterministic in a pass of its own over query tiles: bitwise reproducible, for the price of
+// computing the scores once more.
 struct BackwardArgs {
   Problem p;
   Rows dout, q, k, v, out;
   const float* lse = nullptr;
   float* delta = nullptr;
   float* dq = nullptr;
-  float* dk = nullptr;
-  float* dv = nullptr;
+  void* dk = nullptr;
+  void* dv = nullptr;
   bool deterministic = false;
 };
 
@@ -108,11 +111,13 @@ inline int head_dim_tile(int E, int Ev) {
 size_t forward_f32_shared_bytes(int head_dim_tile);
 size_t forward_bf16_shared_bytes(int head_dim_tile);
 size_t backward_f32_shared_bytes(int head_dim_tile);
+size_t backward_bf16_shared_bytes(int head_dim_tile);
 
 // Enqueue on `stream`; throw (naming the kernel) if a launch fails or the device lacks the
 // shared memory. Problems with batch, L or S of 0 are the callers' (nothing to launch).
 void forward_f32(const ForwardArgs& a, cudaStream_t stream);
 void forward_bf16(const ForwardArgs& a, cudaStream_t stream);
 void backward_f32(const BackwardArgs& a, cudaStream_t stream);
+void backward_bf16(const BackwardArgs& a, cudaStream_t stream);  // not deterministic
 
 }  // namespace ember::cuda::attention

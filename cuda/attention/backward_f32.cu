@@ -2,7 +2,7 @@
 // dout, q, k, v, out and the forward's lse (attention.h). The weights are recomputed tile by
 // tile as P = exp(scale q.k + mask - lse); with D = rowsum(dout * out) and
 // dS = P * (dout v^T - D) * scale:  dV = P^T dout,  dK = dS^T q,  dQ = dS k.
-//   sdpa_delta_kernel            D, one warp per query row.
+//   sdpa_delta_kernel            D, one warp per query row (delta.cuh).
 //   sdpa_backward_kv_f32_kernel  one block of 256 threads per (batch item, 64 keys): K and V stay
 //                                in shared memory while tiles of 64 query rows stream through.
 //                                Thread (tx, ty) of the 16 x 16 grid computes the scores and dP
@@ -18,6 +18,7 @@
 // FlashAttention-2 adds dQ with atomics (five tile products per tile pair instead of seven); the
 // separate pass is what a caller asks for with deterministic.
 #include "attention/common.cuh"
+#include "attention/delta.cuh"
 
 namespace ember::cuda::attention {
 namespace {
@@ -27,7 +28,6 @@ constexpr int kBlockN = 64;    // keys per tile
 constexpr int kThreads = 256;  // a 16 x 16 grid
 constexpr int kPer = 4;        // a thread's rows (4 ty + r) and columns (tx + 16 c) of a tile
 static_assert(kBlockM == 16 * kPer && kBlockN == 16 * kPer, "the thread grid covers a tile");
-constexpr int kDeltaWarps = 8;  // query rows per block of sdpa_delta_kernel
 
 // Shared memory, in floats, of both tile kernels for head-dimension tile DP: K and V tiles, Q and
 // dO tiles, the P / dS tile [query][key], and lse (log2 units) and D of the query tile.
@@ -159,20 +159,6 @@ __device__ __forceinline__ void store_rows(float* rows, int64_t stride, int64_t 
   }
 }
 
-__global__ void __launch_bounds__(32 * kDeltaWarps) sdpa_delta_kernel(const BackwardArgs a) {
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kDeltaWarps + threadIdx.x / 32;
-  if (row >= a.p.batch * a.p.L) return;  // whole warps
-  const int lane = threadIdx.x % 32;
-  const int64_t b = row / a.p.L, i = row % a.p.L;
-  const float* g = rows_of<float>(a.dout, a.p.dims, b) + i * a.dout.row;
-  const float* o = rows_of<float>(a.out, a.p.dims, b) + i * a.out.row;
-  float sum = 0.0f;
-  for (int c = lane; c < a.p.Ev; c += 32) sum = fmaf(g[c], o[c], sum);
-#pragma unroll
-  for (int off = 16; off > 0; off /= 2) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, off);
-  if (lane == 0) a.delta[row] = sum;
-}
-
 template <int DP>
 __global__ void __launch_bounds__(kThreads) sdpa_backward_kv_f32_kernel(const BackwardArgs a) {
   using Lay = Layout<DP>;
@@ -265,8 +251,10 @@ __global__ void __launch_bounds__(kThreads) sdpa_backward_kv_f32_kernel(const Ba
   }
   cp_async_wait<0>();  // K and V were never waited for when no query tile sees these keys
 
-  store_rows<PAIRS>(a.dk + (b * p.S + k0) * p.E, p.E, p.S - k0, p.E, tx, ty, dk);
-  store_rows<PAIRS>(a.dv + (b * p.S + k0) * p.Ev, p.Ev, p.S - k0, p.Ev, tx, ty, dv);
+  store_rows<PAIRS>(static_cast<float*>(a.dk) + (b * p.S + k0) * p.E, p.E, p.S - k0, p.E, tx, ty,
+                    dk);
+  store_rows<PAIRS>(static_cast<float*>(a.dv) + (b * p.S + k0) * p.Ev, p.Ev, p.S - k0, p.Ev, tx,
+                    ty, dv);
 }
 
 template <int DP>
@@ -345,8 +333,7 @@ size_t backward_f32_shared_bytes(int head_dim_tile) {
 
 void backward_f32(const BackwardArgs& a, cudaStream_t stream) {
   const Problem& p = a.p;
-  launch("sdpa_delta_kernel", sdpa_delta_kernel, ceil_div(p.batch * p.L, kDeltaWarps),
-         32 * kDeltaWarps, 0, stream, a);
+  launch_delta<float>(a, stream);
   with_head_dim_tile(p.E, p.Ev, [&](auto dp) {
     constexpr int DP = decltype(dp)::value;
     constexpr size_t bytes = Layout<DP>::kBytes;

@@ -86,35 +86,43 @@ void sdpa_forward(py::handle q, py::handle k, py::handle v, const py::object& ma
     attention::forward_bf16(a, stream_from(stream));
 }
 
-// dq, dk, dv of the forward above (float32, no dropout); delta is a (batch..., L) workspace.
+// dq (float32), dk, dv of the forward above (no dropout); delta is a (batch..., L) float32
+// workspace. dout, q, k, v, out, dk, dv are float32 or bfloat16 alike.
 void sdpa_backward(py::handle dout, py::handle q, py::handle k, py::handle v, py::handle out,
                    py::handle lse, const py::object& mask, py::handle delta, py::handle dq,
                    py::handle dk, py::handle dv, double scale, bool causal, bool deterministic,
                    uintptr_t stream) {
   const char* fn = "scaled_dot_product_attention_backward";
+  const std::string dtype = dtype_name(q);
+  if (dtype != "float32" && dtype != "bfloat16")
+    throw py::type_error(std::string(fn) + ": q must be float32 or bfloat16, got " + dtype);
   int device = -1;
   const std::string f32 = "float32";
-  const DeviceArray ag = parse(fn, dout, "dout", f32, device);
-  const DeviceArray aq = parse(fn, q, "q", f32, device);
-  const DeviceArray ak = parse(fn, k, "k", f32, device);
-  const DeviceArray av = parse(fn, v, "v", f32, device);
-  const DeviceArray aout = parse(fn, out, "out", f32, device);
+  const DeviceArray ag = parse(fn, dout, "dout", dtype, device);
+  const DeviceArray aq = parse(fn, q, "q", dtype, device);
+  const DeviceArray ak = parse(fn, k, "k", dtype, device);
+  const DeviceArray av = parse(fn, v, "v", dtype, device);
+  const DeviceArray aout = parse(fn, out, "out", dtype, device);
   const DeviceArray alse = parse(fn, lse, "lse", f32, device);
   const DeviceArray adelta = parse(fn, delta, "delta", f32, device);
   const DeviceArray adq = parse(fn, dq, "dq", f32, device);
-  const DeviceArray adk = parse(fn, dk, "dk", f32, device);
-  const DeviceArray adv = parse(fn, dv, "dv", f32, device);
+  const DeviceArray adk = parse(fn, dk, "dk", dtype, device);
+  const DeviceArray adv = parse(fn, dv, "dv", dtype, device);
   DeviceArray amask;
   const bool has_mask = parse_mask(fn, mask, amask, device);
   const ArrayView vmask = has_mask ? view_of(amask) : ArrayView{};
+  const DType type = dtype == "float32" ? DType::f32 : DType::bf16;
   const attention::BackwardArgs a = attention::backward_args(
-      view_of(ag), view_of(aq), view_of(ak), view_of(av), view_of(aout), view_of(alse),
+      type, view_of(ag), view_of(aq), view_of(ak), view_of(av), view_of(aout), view_of(alse),
       has_mask ? &vmask : nullptr, has_mask && amask.itemsize == 1, view_of(adelta),
       view_of(adq), view_of(adk), view_of(adv), scale, causal, deterministic);
   if (a.p.batch == 0 || a.p.L == 0 || a.p.S == 0) return;  // ember.ops fills these cases
   const DeviceGuard guard(device);
   py::gil_scoped_release release;
-  attention::backward_f32(a, stream_from(stream));
+  if (type == DType::f32)
+    attention::backward_f32(a, stream_from(stream));
+  else
+    attention::backward_bf16(a, stream_from(stream));
 }
 
 py::dict sdpa_info(int E, int Ev) {
@@ -125,6 +133,7 @@ py::dict sdpa_info(int E, int Ev) {
     d["forward_f32_shared_bytes"] = attention::forward_f32_shared_bytes(tile);
     d["forward_bf16_shared_bytes"] = attention::forward_bf16_shared_bytes(tile);
     d["backward_f32_shared_bytes"] = attention::backward_f32_shared_bytes(tile);
+    d["backward_bf16_shared_bytes"] = attention::backward_bf16_shared_bytes(tile);
   }
   return d;
 }
@@ -141,7 +150,7 @@ void bind_attention(py::module_& m) {
         py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("attn_mask"), py::arg("delta"),
         py::arg("dq"), py::arg("dk"), py::arg("dv"), py::arg("scale"), py::arg("is_causal"),
         py::arg("deterministic"), py::arg("stream"),
-        "float32 gradients of sdpa_forward (without dropout): writes dq, dk, dv (and the delta "
+        "Gradients of sdpa_forward (without dropout): writes dq (float32), dk, dv (and the delta "
         "workspace)");
   m.def("sdpa_info", &sdpa_info, py::arg("E"), py::arg("Ev"),
         "The head-dimension tile and the kernels' shared memory per block for head dims E, Ev");

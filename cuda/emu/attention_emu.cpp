@@ -151,7 +151,7 @@ int emu_forward(int bf16, const EmuArray* q, const EmuArray* k, const EmuArray* 
   });
 }
 
-int emu_backward(const EmuArray* dout, const EmuArray* q, const EmuArray* k, const EmuArray* v,
+int emu_backward(int bf16, const EmuArray* dout, const EmuArray* q, const EmuArray* k, const EmuArray* v,
                  const EmuArray* out, const EmuArray* lse, const EmuArray* mask, int mask_is_bool,
                  const EmuArray* delta, const EmuArray* dq, const EmuArray* dk, const EmuArray* dv,
                  double scale, int causal, int deterministic, int order, uint32_t schedule_seed,
@@ -167,9 +167,15 @@ int emu_backward(const EmuArray* dout, const EmuArray* q, const EmuArray* k, con
     ArrayView vm;
     if (mask) vm = buffers.view(*mask);
     const at::BackwardArgs a =
-        at::backward_args(vg, vq, vk, vv, vo, vl, mask ? &vm : nullptr, mask_is_bool != 0, vd, vdq,
-                          vdk, vdv, scale, causal != 0, deterministic != 0);
-    if (a.p.batch > 0 && a.p.L > 0 && a.p.S > 0) at::backward_f32(a, nullptr);
+        at::backward_args(bf16 ? at::DType::bf16 : at::DType::f32, vg, vq, vk, vv, vo, vl,
+                          mask ? &vm : nullptr, mask_is_bool != 0, vd, vdq, vdk, vdv, scale,
+                          causal != 0, deterministic != 0);
+    if (a.p.batch > 0 && a.p.L > 0 && a.p.S > 0) {
+      if (bf16)
+        at::backward_bf16(a, nullptr);
+      else
+        at::backward_f32(a, nullptr);
+    }
     for (const EmuArray* x : {delta, dq, dk, dv}) buffers.copy_back(*x);
   });
 }

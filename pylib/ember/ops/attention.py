@@ -169,11 +169,11 @@ def scaled_dot_product_attention_backward(
     attention weights tile by tile from lse (FlashAttention-2's backward); each gradient has its
     input's shape (summed over broadcast leading dimensions).
 
-    CuPy arrays: dq is summed over key tiles with atomics (FlashAttention-2's choice: the fewest
-    products, but the order of the additions varies from run to run), or, with
-    deterministic=True, in a separate pass over query tiles that recomputes the scores
-    (bitwise reproducible). bfloat16 gradients are computed by the float32 kernels on float32
-    copies of the arrays. NumPy arrays are always deterministic (for a given thread count)."""
+    CuPy arrays (float32, or bfloat16 on tensor cores): dq is summed over key tiles with atomics
+    (FlashAttention-2's choice: the fewest products, but the order of the additions varies from
+    run to run), or, with deterministic=True, in a separate pass over query tiles that
+    recomputes the scores (bitwise reproducible; bfloat16 arrays then run the float32 kernels on
+    float32 copies). NumPy arrays are always deterministic (for a given thread count)."""
     fn = "scaled_dot_product_attention_backward"
     if any_cupy(dout, q, k, v, out, lse, attn_mask):
         return _sdpa_backward_cuda(
@@ -334,7 +334,7 @@ def _sdpa_backward_cuda(dout, q, k, v, out, lse, attn_mask, is_causal, scale, de
     batch, L, S, E, Ev, scale = _shapes(fn, q, k, v, attn_mask, is_causal, scale)
     _check_backward_shapes(fn, batch, L, Ev, q, v, dout, out, lse)
     _check_head_dims(fn, E, Ev)
-    if dtype != FLOAT32:  # bfloat16: the float32 kernels on float32 copies
+    if dtype != FLOAT32 and deterministic:  # the float32 kernels on float32 copies
         grads = _sdpa_backward_cuda(
             *(x.astype(FLOAT32) for x in (dout, q, k, v, out)),
             lse,
@@ -344,9 +344,9 @@ def _sdpa_backward_cuda(dout, q, k, v, out, lse, attn_mask, is_causal, scale, de
             deterministic,
         )
         return tuple(g.astype(dtype) for g in grads)
-    dq = cupy.empty(batch + (L, E), FLOAT32)
-    dk = cupy.empty(batch + (S, E), FLOAT32)
-    dv = cupy.empty(batch + (S, Ev), FLOAT32)
+    dq = cupy.empty(batch + (L, E), FLOAT32)  # bfloat16: the kernels' float32 accumulator
+    dk = cupy.empty(batch + (S, E), dtype)
+    dv = cupy.empty(batch + (S, Ev), dtype)
     if L == 0 or S == 0 or Ev == 0:  # no weights, or nothing flows back through them
         for g in (dq, dk, dv):
             g.fill(0)
@@ -377,4 +377,12 @@ def _sdpa_backward_cuda(dout, q, k, v, out, lse, attn_mask, is_causal, scale, de
             deterministic,
             current_stream(),
         )
-    return sum_to_shape(dq, q.shape), sum_to_shape(dk, k.shape), sum_to_shape(dv, v.shape)
+    return _reduced(dq, q.shape, dtype), _reduced(dk, k.shape, dtype), _reduced(dv, v.shape, dtype)
+
+
+def _reduced(grad, shape, dtype):
+    """A gradient summed over the leading dimensions its input was broadcast along (in float32),
+    as dtype."""
+    if grad.shape != tuple(shape):
+        grad = sum_to_shape(grad.astype(FLOAT32, copy=False), shape)
+    return grad.astype(dtype, copy=False)
