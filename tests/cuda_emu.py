@@ -63,9 +63,13 @@ def build() -> ctypes.CDLL:
         digest.update((ROOT / name).read_bytes())
     digest.update(" ".join(FLAGS).encode())
     cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME", pathlib.Path.home() / ".cache"))
+    try:
+        (cache / "ember-emu").mkdir(parents=True, exist_ok=True)
+    except OSError:  # no writable home: a temporary directory's cache
+        cache = pathlib.Path(tempfile.gettempdir())
+        (cache / "ember-emu").mkdir(parents=True, exist_ok=True)
     lib = cache / "ember-emu" / f"attention-{digest.hexdigest()[:16]}.so"
     if not lib.exists():
-        lib.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             out = pathlib.Path(tmp) / lib.name
             cmd = [compiler(), *FLAGS, f"-I{ROOT / 'cuda'}", "-o", str(out)]
@@ -236,6 +240,12 @@ def from_bf16(h: np.ndarray) -> np.ndarray:
 
 class FakeDevice:
     id = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 class FakeCupyArray(np.ndarray):

@@ -272,8 +272,6 @@ def _device_mask(attn_mask):
 
 
 def _sdpa_cuda(q, k, v, attn_mask, dropout_p, is_causal, scale, return_lse):
-    import cupy
-
     fn = "scaled_dot_product_attention"
     dtype = check_device_arrays(fn, _device_dtypes(), q=q, k=k, v=v)
     module = cuda_module(fn)
@@ -281,19 +279,23 @@ def _sdpa_cuda(q, k, v, attn_mask, dropout_p, is_causal, scale, return_lse):
     batch, L, S, E, Ev, scale = _shapes(fn, q, k, v, attn_mask, is_causal, scale)
     dropout_p = _check_dropout(fn, dropout_p)
     _check_head_dims(fn, E, Ev)
-    if Ev == 0:  # the weights still define lse: run with one zero column of v
-        out, lse = _sdpa_cuda(
-            q,
-            k,
-            cupy.zeros(v.shape[:-1] + (1,), v.dtype),
-            attn_mask,
-            dropout_p,
-            is_causal,
-            scale,
-            True,
+    with q.device:  # outputs, and CuPy's current stream, on q's device
+        out, lse = _sdpa_cuda_run(
+            module, q, k, v, attn_mask, dropout_p, bool(is_causal), scale, dtype, batch, L, S, E
         )
-        out = out[..., :0]
-        return (out, lse) if return_lse else out
+    return (out, lse) if return_lse else out
+
+
+def _sdpa_cuda_run(module, q, k, v, attn_mask, dropout_p, is_causal, scale, dtype, batch, L, S, E):
+    import cupy
+
+    Ev = v.shape[-1]
+    if Ev == 0:  # the weights still define lse: run with one zero column of v
+        v = cupy.zeros(v.shape[:-1] + (1,), v.dtype)
+        out, lse = _sdpa_cuda_run(
+            module, q, k, v, attn_mask, dropout_p, is_causal, scale, dtype, batch, L, S, E
+        )
+        return out[..., :0], lse
     out = cupy.empty(batch + (L, Ev), dtype)
     lse = cupy.empty(batch + (L,), FLOAT32)
     if S == 0:  # softmax over no keys: zeros and lse -inf, as the CPU kernel and PyTorch
@@ -315,17 +317,15 @@ def _sdpa_cuda(q, k, v, attn_mask, dropout_p, is_causal, scale, return_lse):
             out.reshape(merged + (L, Ev)),
             lse.reshape(merged + (L,)),
             scale,
-            bool(is_causal),
+            is_causal,
             dropout_p,
             dropout_seed() if dropout_p > 0 else 0,
             current_stream(),
         )
-    return (out, lse) if return_lse else out
+    return out, lse
 
 
 def _sdpa_backward_cuda(dout, q, k, v, out, lse, attn_mask, is_causal, scale, deterministic):
-    import cupy
-
     fn = "scaled_dot_product_attention_backward"
     dtype = check_device_arrays(fn, _device_dtypes(), dout=dout, q=q, k=k, v=v, out=out)
     check_device_arrays(fn, (FLOAT32,), lse=lse)
@@ -334,16 +334,30 @@ def _sdpa_backward_cuda(dout, q, k, v, out, lse, attn_mask, is_causal, scale, de
     batch, L, S, E, Ev, scale = _shapes(fn, q, k, v, attn_mask, is_causal, scale)
     _check_backward_shapes(fn, batch, L, Ev, q, v, dout, out, lse)
     _check_head_dims(fn, E, Ev)
-    if dtype != FLOAT32 and deterministic:  # the float32 kernels on float32 copies
-        grads = _sdpa_backward_cuda(
-            *(x.astype(FLOAT32) for x in (dout, q, k, v, out)),
-            lse,
-            _device_mask(attn_mask),
-            is_causal,
-            scale,
-            deterministic,
+    with q.device:  # outputs, and CuPy's current stream, on q's device
+        if dtype != FLOAT32 and deterministic:  # the float32 kernels on float32 copies
+            arrays = (x.astype(FLOAT32) for x in (dout, q, k, v, out))
+            dtype_run = FLOAT32
+        else:
+            arrays, dtype_run = (dout, q, k, v, out), dtype
+        dq, dk, dv = _sdpa_backward_cuda_run(
+            module, *arrays, lse, _device_mask(attn_mask), bool(is_causal), scale,
+            deterministic, dtype_run, batch, L, S, E, Ev,
+        )  # fmt: skip
+        return (
+            _reduced(dq, q.shape, dtype),
+            _reduced(dk, k.shape, dtype),
+            _reduced(dv, v.shape, dtype),
         )
-        return tuple(g.astype(dtype) for g in grads)
+
+
+def _sdpa_backward_cuda_run(
+    module, dout, q, k, v, out, lse, attn_mask, is_causal, scale, deterministic, dtype,
+    batch, L, S, E, Ev,
+):  # fmt: skip
+    """(dq as float32, dk, dv) of the full batch shape."""
+    import cupy
+
     dq = cupy.empty(batch + (L, E), FLOAT32)  # bfloat16: the kernels' float32 accumulator
     dk = cupy.empty(batch + (S, E), dtype)
     dv = cupy.empty(batch + (S, Ev), dtype)
@@ -358,7 +372,7 @@ def _sdpa_backward_cuda(dout, q, k, v, out, lse, attn_mask, is_causal, scale, de
             k=(_row_contiguous(k), (S, E)),
             v=(_row_contiguous(v), (S, Ev)),
             out=(_row_contiguous(out), (L, Ev)),
-            attn_mask=(_device_mask(attn_mask), (L, S)),
+            attn_mask=(attn_mask, (L, S)),
         )
         module.sdpa_backward(
             mg,
@@ -373,11 +387,11 @@ def _sdpa_backward_cuda(dout, q, k, v, out, lse, attn_mask, is_causal, scale, de
             dk.reshape(merged + (S, E)),
             dv.reshape(merged + (S, Ev)),
             scale,
-            bool(is_causal),
+            is_causal,
             deterministic,
             current_stream(),
         )
-    return _reduced(dq, q.shape, dtype), _reduced(dk, k.shape, dtype), _reduced(dv, v.shape, dtype)
+    return dq, dk, dv
 
 
 def _reduced(grad, shape, dtype):
