@@ -37,7 +37,7 @@ HEADERS = [
 FLAGS = ["-std=c++17", "-O2", "-fPIC", "-shared", "-DEMBER_CUDA_EMULATION", "-Wall", "-Wextra"]
 FLAGS += ["-Wno-unknown-pragmas"]  # the kernels' #pragma unroll
 
-ORDERS = {"forward": 0, "reverse": 1, "random": 2}
+ORDERS = {"forward": 0, "reverse": 1, "random": 2, "warp_serial": 3, "warp_serial_reverse": 4}
 
 
 class EmuArray(ctypes.Structure):

@@ -157,10 +157,15 @@ def test_forward_f32_strided_operands(dll, rng):
     check_forward(dll, wide[..., :E], k, v)  # row stride 21: element loads
 
 
-@pytest.mark.parametrize("order", ["reverse", "random"])
+# the emulator's thread orders besides "forward": a missing barrier shows in one of them
+ORDERS = ["reverse", "random", "warp_serial", "warp_serial_reverse"]
+
+
+@pytest.mark.parametrize("order", ORDERS)
 def test_forward_does_not_depend_on_thread_order(dll, rng, order):
     """A missing __syncthreads lets one thread read what another has not written yet: the
-    emulator switches threads only at barriers, so running them in another order would show."""
+    emulator switches threads only at barriers and warp collectives, so running them in another
+    order (warps far ahead of one another, say) would show."""
     q, k, v = qkv(rng, (2,), 100, 90, 64, 48)
     mask = masks(rng, (2,), 100, 90)["float"]
     first = ce.forward(dll, q, k, v, mask)
@@ -292,7 +297,7 @@ def test_backward_f32_strided_operands_and_scale(dll, rng):
     check_backward(dll, q, k, v, causal=True, scale=0.7)
 
 
-@pytest.mark.parametrize("order", ["reverse", "random"])
+@pytest.mark.parametrize("order", ORDERS)
 def test_backward_deterministic_does_not_depend_on_block_order(dll, rng, order):
     """With deterministic=True no result depends on the order blocks or threads run in (the
     atomic dq may differ in its last bits: additions in another order)."""
@@ -375,17 +380,17 @@ def test_backward_bf16_strided_operands(dll, rng):
     check_backward_bf16(dll, q, k, v, causal=True)
 
 
-def test_backward_bf16_thread_order(dll, rng):
+@pytest.mark.parametrize("order", ORDERS)
+def test_backward_bf16_thread_order(dll, rng, order):
     """dk and dv do not depend on the order threads run in (dq's atomics may round differently)."""
     q, k, v = (ce.to_bf16(x) for x in qkv(rng, (2,), 100, 90, 64, 48))
     out, lse = ce.forward(dll, q, k, v)
     dout = ce.to_bf16(rng.standard_normal(out.shape))
     first = ce.backward(dll, dout, q, k, v, out, lse)
-    for order in ("reverse", "random"):
-        again = ce.backward(dll, dout, q, k, v, out, lse, order=order, schedule_seed=3)
-        np.testing.assert_array_equal(again[1], first[1])
-        np.testing.assert_array_equal(again[2], first[2])
-        assert rel_err(again[0], first[0]) < 1e-6
+    again = ce.backward(dll, dout, q, k, v, out, lse, order=order, schedule_seed=3)
+    np.testing.assert_array_equal(again[1], first[1])
+    np.testing.assert_array_equal(again[2], first[2])
+    assert rel_err(again[0], first[0]) < 1e-6
 
 
 # ---- the checks of args.cpp ----------------------------------------------------------------------

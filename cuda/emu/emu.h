@@ -5,10 +5,11 @@
 //
 // Model. A launch runs its blocks one after another; the threads of a block are fibers (switched
 // by a few instructions of assembly on x86-64, by ucontext elsewhere) on one OS thread, switched
-// only at __syncthreads() and at warp-collective operations (shuffles, ldmatrix, mma), so everything between two such points runs as one
-// uninterrupted step of one thread. The scheduler runs the runnable threads in forward, reverse
-// or random order (Options::order): a missing __syncthreads shows up as a result that depends on
-// the order. It also checks what the hardware would leave undefined or hang on:
+// only at __syncthreads() and at warp-collective operations (shuffles, ldmatrix, mma), so
+// everything between two such points runs as one uninterrupted step of one thread. The
+// scheduler runs the threads in one of several orders (Options::order), warps far ahead of each
+// other among them: a missing __syncthreads shows up as a result that depends on the order. It
+// also checks what the hardware would leave undefined or hang on:
 //   - a __syncthreads that only part of the block reaches, or a collective only part of a warp
 //     reaches (deadlock), is an error naming the block;
 //   - shared memory starts as 0xFF bytes (NaN as float and as bf16), so a read of a byte nobody
@@ -72,7 +73,11 @@ inline uint32_t __float_as_uint(float f) {
 
 namespace emu {
 
-enum class Order { forward, reverse, random };
+// How the scheduler picks the threads to run next (each runs until it blocks): all runnable
+// threads in forward or reverse order, a random half of them in random order, or only the first
+// (last) warp that can run, so that each warp runs as far ahead of the others as the barriers
+// let it (what a missing barrier between warps needs to show).
+enum class Order { forward, reverse, random, warp_serial, warp_serial_reverse };
 
 struct Options {
   Order order = Order::forward;
@@ -220,6 +225,7 @@ inline Fiber& lane_fiber(unsigned lane) {
   __builtin_unreachable();  // a finished thread is never resumed
 }
 
+// 0 .. n - 1 in forward (and the serial orders), reverse or random order.
 inline std::vector<unsigned> order(unsigned n, std::mt19937& rng) {
   std::vector<unsigned> idx(n);
   for (unsigned i = 0; i < n; ++i) idx[i] = i;
@@ -229,12 +235,38 @@ inline std::vector<unsigned> order(unsigned n, std::mt19937& rng) {
   return idx;
 }
 
+// The threads one scheduling pass offers to run (see Order).
+inline std::vector<unsigned> pass(const Block& b, std::mt19937& rng) {
+  const unsigned n = static_cast<unsigned>(b.fibers.size()), warps = n / 32;
+  const Order o = options().order;
+  if (o == Order::warp_serial || o == Order::warp_serial_reverse) {
+    for (unsigned k = 0; k < warps; ++k) {
+      const unsigned w = o == Order::warp_serial ? k : warps - 1 - k;
+      for (unsigned l = 0; l < 32; ++l)
+        if (b.fibers[w * 32 + l].state == State::runnable) {
+          std::vector<unsigned> lanes(32);
+          for (unsigned i = 0; i < 32; ++i) lanes[i] = w * 32 + i;
+          return lanes;
+        }
+    }
+    return {};
+  }
+  std::vector<unsigned> idx = order(n, rng);
+  if (o == Order::random) {
+    std::bernoulli_distribution sit_out(0.5);
+    idx.erase(std::remove_if(idx.begin(), idx.end(), [&](unsigned) { return sit_out(rng); }),
+              idx.end());
+  }
+  return idx;
+}
+
 // Runs the threads of one block to the end, releasing barriers as they fill.
 inline void run_block(Block& b, std::mt19937& rng) {
   const unsigned n = static_cast<unsigned>(b.fibers.size());
   for (;;) {
-    bool progress = false;
-    for (unsigned i : order(n, rng)) {
+    bool progress = false, runnable = false;
+    for (const Fiber& f : b.fibers) runnable = runnable || f.state == State::runnable;
+    for (unsigned i : pass(b, rng)) {
       Fiber& f = b.fibers[i];
       if (f.state != State::runnable) continue;
       b.current = &f;
@@ -263,7 +295,7 @@ inline void run_block(Block& b, std::mt19937& rng) {
         progress = true;
       }
     }
-    if (!progress)
+    if (!progress && !runnable)
       throw std::runtime_error("deadlock in block " + std::to_string(b.block_idx.x) +
                                ": a warp-collective operation or __syncthreads that not every "
                                "thread reaches");
