@@ -37,8 +37,8 @@ void check_shape(const char* fn, const ArrayView& x, const char* name,
 
 void check_itemsize(const char* fn, const ArrayView& x, const char* name, int64_t itemsize) {
   if (x.itemsize != itemsize)
-    fail(fn, std::string(name) + " has " + std::to_string(x.itemsize) + "-byte elements, expected " +
-                 std::to_string(itemsize));
+    fail(fn, std::string(name) + " has " + std::to_string(x.itemsize) +
+                 "-byte elements, expected " + std::to_string(itemsize));
 }
 
 int64_t size_of(const ArrayView& x) {
@@ -119,8 +119,8 @@ Rows rows_of(const char* fn, const ArrayView& x, const char* name, int nb) {
 
 void check_head_dims(const char* fn, int64_t E, int64_t Ev) {
   if (E < 1 || E > kMaxHeadDim || Ev < 1 || Ev > kMaxHeadDim)
-    fail(fn, "head dimensions must be 1 .. " + std::to_string(kMaxHeadDim) + " on the GPU, got E = " +
-                 std::to_string(E) + ", Ev = " + std::to_string(Ev));
+    fail(fn, "head dimensions must be 1 .. " + std::to_string(kMaxHeadDim) +
+                 " on the GPU, got E = " + std::to_string(E) + ", Ev = " + std::to_string(Ev));
 }
 
 Mask mask_of(const char* fn, const ArrayView* m, bool is_bool, const std::vector<int64_t>& batch,
@@ -242,7 +242,8 @@ BackwardArgs backward_args(DType dtype, const ArrayView& dout, const ArrayView& 
     check_c_contiguous(fn, *x, name);
     for (const auto& [y, other] : inputs) check_no_overlap(fn, *x, name, *y, other);
     if (mask) check_no_overlap(fn, *x, name, *mask, "attn_mask");
-    for (size_t j = i + 1; j < 4; ++j) check_no_overlap(fn, *x, name, *outputs[j].first, outputs[j].second);
+    for (size_t j = i + 1; j < 4; ++j)
+      check_no_overlap(fn, *x, name, *outputs[j].first, outputs[j].second);
   }
   a.lse = static_cast<const float*>(lse.data);
   a.delta = static_cast<float*>(delta.data);

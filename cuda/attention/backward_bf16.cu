@@ -83,10 +83,10 @@ __global__ void __launch_bounds__(kThreads) sdpa_backward_kv_bf16_kernel(const B
   // A of dQ (.trans): dS rows 16 w .. 16 w + 15 from dS^T [key][query]
   const uint16_t* ds_rows = sdS + b_row * LDS + 16 * warp + b_col;
 
-  load_tile<uint16_t, kBlockN, DP, LD, kThreads>(sK, rows_of<uint16_t>(a.k, p.dims, b) + k0 * a.k.row,
-                                                 a.k.row, p.S - k0, p.E, a.k.aligned);
-  load_tile<uint16_t, kBlockN, DP, LD, kThreads>(sV, rows_of<uint16_t>(a.v, p.dims, b) + k0 * a.v.row,
-                                                 a.v.row, p.S - k0, p.Ev, a.v.aligned);
+  const uint16_t* k = rows_of<uint16_t>(a.k, p.dims, b) + k0 * a.k.row;
+  const uint16_t* v = rows_of<uint16_t>(a.v, p.dims, b) + k0 * a.v.row;
+  load_tile<uint16_t, kBlockN, DP, LD, kThreads>(sK, k, a.k.row, p.S - k0, p.E, a.k.aligned);
+  load_tile<uint16_t, kBlockN, DP, LD, kThreads>(sV, v, a.v.row, p.S - k0, p.Ev, a.v.aligned);
   cp_async_commit();
 
   float dk[kOutBlocks][4] = {}, dv[kOutBlocks][4] = {};

@@ -46,9 +46,10 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
 
 // d += A B for A 16 x 16 (row), B 16 x 8 (col) in bf16, d in fp32. Fragments, g = lane / 4,
 // t = lane % 4 (PTX ISA, "Matrix Fragments for mma.m16n8k16 with floating point type"):
-//   a[0] = A(g, 2t..2t+1)    a[1] = A(g+8, 2t..2t+1)   a[2] = A(g, 2t+8..2t+9)   a[3] = A(g+8, 2t+8..)
-//   b[0] = B(2t..2t+1, g)    b[1] = B(2t+8..2t+9, g)
-//   d[0], d[1] = D(g, 2t), D(g, 2t+1)                  d[2], d[3] = D(g+8, 2t), D(g+8, 2t+1)
+//   a[0] = A(g, 2t..2t+1)     a[1] = A(g+8, 2t..2t+1)
+//   a[2] = A(g, 2t+8..2t+9)   a[3] = A(g+8, 2t+8..2t+9)
+//   b[0] = B(2t..2t+1, g)     b[1] = B(2t+8..2t+9, g)
+//   d[0], d[1] = D(g, 2t), D(g, 2t+1)   d[2], d[3] = D(g+8, 2t), D(g+8, 2t+1)
 __device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4],
                                                const uint32_t (&b)[2]) {
   asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "

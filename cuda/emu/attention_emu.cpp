@@ -151,11 +151,11 @@ int emu_forward(int bf16, const EmuArray* q, const EmuArray* k, const EmuArray* 
   });
 }
 
-int emu_backward(int bf16, const EmuArray* dout, const EmuArray* q, const EmuArray* k, const EmuArray* v,
-                 const EmuArray* out, const EmuArray* lse, const EmuArray* mask, int mask_is_bool,
-                 const EmuArray* delta, const EmuArray* dq, const EmuArray* dk, const EmuArray* dv,
-                 double scale, int causal, int deterministic, int order, uint32_t schedule_seed,
-                 char* error, int64_t error_len) {
+int emu_backward(int bf16, const EmuArray* dout, const EmuArray* q, const EmuArray* k,
+                 const EmuArray* v, const EmuArray* out, const EmuArray* lse, const EmuArray* mask,
+                 int mask_is_bool, const EmuArray* delta, const EmuArray* dq, const EmuArray* dk,
+                 const EmuArray* dv, double scale, int causal, int deterministic, int order,
+                 uint32_t schedule_seed, char* error, int64_t error_len) {
   namespace at = ember::cuda::attention;
   return guarded(error, error_len, [&] {
     set_schedule(order, schedule_seed);

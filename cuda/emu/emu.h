@@ -289,7 +289,8 @@ inline void run_block(Block& b, std::mt19937& rng) {
     }
     for (unsigned w = 0; w < n / 32; ++w) {
       unsigned waiting = 0;
-      for (unsigned l = 0; l < 32; ++l) waiting += b.fibers[w * 32 + l].state == State::warp_barrier;
+      for (unsigned l = 0; l < 32; ++l)
+        waiting += b.fibers[w * 32 + l].state == State::warp_barrier;
       if (waiting == 32) {
         for (unsigned l = 0; l < 32; ++l) b.fibers[w * 32 + l].state = State::runnable;
         progress = true;
