@@ -56,6 +56,7 @@ def cuda_benchmark(benchmark):
     pytest-benchmark as its rounds, so its statistics (and bench/report.py) are device time, not
     host time. Skips when no GPU is visible. Use: cuda_benchmark(fn, flops=..., impl=...)."""
     if not ember.cuda_available():
+        benchmark.skipped = True  # else pytest-benchmark warns that the fixture went unused
         pytest.skip("no CUDA GPU visible to ember._cuda")
     cupy = pytest.importorskip("cupy")
 

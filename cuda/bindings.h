@@ -9,5 +9,6 @@ void bind_gemm(pybind11::module_& m);
 void bind_optim(pybind11::module_& m);
 void bind_lstm(pybind11::module_& m);
 void bind_pool(pybind11::module_& m);
+void bind_attention(pybind11::module_& m);
 
 }  // namespace ember::cuda

@@ -28,4 +28,5 @@ PYBIND11_MODULE(_cuda, m) {
   ember::cuda::bind_optim(m);
   ember::cuda::bind_lstm(m);
   ember::cuda::bind_pool(m);
+  ember::cuda::bind_attention(m);
 }

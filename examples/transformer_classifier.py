@@ -3,8 +3,9 @@ multi-head attention, mean pooling, a linear head) on a synthetic sequence task:
 sequence of random tokens hold both a 3 and a 7 (anywhere)? Attention is what lets a token
 see whether the other one is present. Prints the test accuracy at the end.
 
-    python examples/transformer_classifier.py            # well under a minute on 2 cores
-    python examples/transformer_classifier.py --smoke    # a few seconds: checks that it runs
+    python examples/transformer_classifier.py                # well under a minute on 2 cores
+    python examples/transformer_classifier.py --smoke        # a few seconds: checks that it runs
+    python examples/transformer_classifier.py --device cuda  # on the GPU (ember._cuda + CuPy)
 """
 
 from __future__ import annotations
@@ -67,9 +68,14 @@ def main(argv=None) -> float:
     parser.add_argument("--train", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="one short epoch only")
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu", help="where the model and data live"
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.epochs, args.train = 1, 256
+    if args.device == "cuda" and not ember.cuda_available():
+        parser.error("--device cuda: no CUDA GPU is visible to ember (see python -m ember info)")
 
     ember.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -78,15 +84,19 @@ def main(argv=None) -> float:
     loader = DataLoader(
         TensorDataset(ember.tensor(x_train), ember.tensor(y_train)), batch_size=64, shuffle=True
     )
-    model = Classifier()
+    model = Classifier().to(args.device)
     optimizer = ember.optim.Adam(model.parameters(), lr=3e-3)
     loss_fn = nn.CrossEntropyLoss()
-    print(f"Transformer encoder: does a sequence of {LENGTH} tokens hold both tokens of {PATTERN}?")
+    print(
+        f"Transformer encoder on {args.device}: does a sequence of {LENGTH} tokens hold both "
+        f"tokens of {PATTERN}?"
+    )
     start = time.perf_counter()
     with tqdm(range(args.epochs), desc="training", unit="epoch") as bar:
         for _ in bar:
             model.train()
             for x, y in loader:
+                x, y = x.to(args.device), y.to(args.device)
                 loss = loss_fn(model(x), y)
                 optimizer.zero_grad()
                 loss.backward()
@@ -94,7 +104,7 @@ def main(argv=None) -> float:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     model.eval()
     with ember.no_grad():
-        predicted = model(ember.tensor(x_test)).numpy().argmax(axis=1)
+        predicted = model(ember.tensor(x_test).to(args.device)).numpy().argmax(axis=1)
     accuracy = float((predicted == y_test).mean())
     print(f"test accuracy: {accuracy:.3f} ({time.perf_counter() - start:.1f} s)")
     return accuracy

@@ -5,6 +5,7 @@ here with CuPy, so CuPy's memory pool owns all memory."""
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -14,6 +15,7 @@ from ember.ops._validate import FLOAT32, check_arrays, is_cupy
 
 __all__ = [
     "any_cupy",
+    "bfloat16",
     "check_device_arrays",
     "check_host_or_device_arrays",
     "cuda_module",
@@ -70,6 +72,17 @@ def check_host_or_device_arrays(fn: str, **arrays) -> tuple[np.dtype, bool]:
     if any_cupy(*arrays.values()):
         return check_device_arrays(fn, **arrays), True
     return check_arrays(fn, **arrays), False
+
+
+@functools.cache
+def bfloat16() -> np.dtype | None:
+    """NumPy's bfloat16 dtype (from ml_dtypes, which CuPy's bfloat16 arrays are made of), or None
+    where ml_dtypes is not installed (and CuPy then has no bfloat16 arrays)."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        return None
+    return np.dtype(ml_dtypes.bfloat16)
 
 
 def cuda_module(fn: str):
