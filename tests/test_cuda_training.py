@@ -12,6 +12,7 @@ steps bitwise).
 
 import importlib.util
 import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -424,7 +425,7 @@ def test_gpu_matches_cpu(gpu, name):
     if name in GPU_ONLY_CASES and is_stand_in(gpu):
         pytest.skip("the stand-in does not fake the conv, pooling, attention and LSTM kernels")
     make = CASES.get(name) or GPU_ONLY_CASES[name]
-    fn, inputs = make(np.random.default_rng(abs(hash(name)) % 2**32))
+    fn, inputs = make(np.random.default_rng(zlib.crc32(name.encode())))
     ember.manual_seed(0)  # modules made inside fn initialise alike on both devices
     cpu_out, cpu_grads = run_on("cpu", fn, inputs, seed=1)
     ember.manual_seed(0)
