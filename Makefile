@@ -18,9 +18,12 @@ bench-cuda:
 	$(PY) -m pytest bench/bench_cuda_pool.py --benchmark-json=bench/cuda_pool.json
 	$(PY) bench/report.py bench/cuda_pool.json torch
 	$(PY) bench/report.py bench/cuda_pool.json copy
+	for f in conv lstm attention; do \
+	  $(PY) -m pytest bench/bench_cuda_$$f.py --benchmark-json=bench/cuda_$$f.json && \
+	  $(PY) bench/report.py bench/cuda_$$f.json torch; done
 # registers, shared memory and spills of every CUDA kernel, per architecture (ptxas -v)
 cuda-resources:
-	for arch in 80 90; do for f in cuda/gemm/sgemm_*.cu cuda/pool/pool.cu; do \
+	for arch in 80 90; do for f in cuda/*/*.cu; do \
 	  nvcc -std=c++17 -O3 --expt-relaxed-constexpr -arch=sm_$$arch -Icuda -Xptxas -v -c $$f \
 	  -o /dev/null 2>&1 | grep -E "Compiling|registers|spill"; done; done
 info:
@@ -29,10 +32,11 @@ ci:
 	rm -rf /tmp/ember-ci && git clone -q . /tmp/ember-ci && cd /tmp/ember-ci && bash .ci/run
 sanitize:
 	bash .ci/sanitize
-# The CUDA convolution and LSTM tests under compute-sanitizer (needs a GPU), with CuPy's memory
-# pool off (EMBER_CUDA_MEMCHECK=1) so that every array's bounds are those of its own allocation.
+# The GPU tests under compute-sanitizer (needs a GPU), with CuPy's memory pool off
+# (EMBER_CUDA_MEMCHECK=1) so that every array's bounds are those of its own allocation.
 cuda-memcheck:
-	EMBER_CUDA_MEMCHECK=1 compute-sanitizer --tool memcheck --error-exitcode 1 \
-	  $(PY) -m pytest tests/test_cuda_conv.py tests/test_cuda_lstm.py -q -k "not large and not example"
+	for tool in memcheck racecheck initcheck; do \
+	  EMBER_CUDA_MEMCHECK=1 compute-sanitizer --tool $$tool --error-exitcode 1 \
+	  $(PY) -m pytest -m cuda tests -q -k "not large and not example" || exit 1; done
 lint:
 	ruff check pylib tests bench

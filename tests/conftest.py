@@ -1,3 +1,4 @@
+import os
 import zlib
 
 import numpy as np
@@ -15,6 +16,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def memcheck_allocator():
+    """EMBER_CUDA_MEMCHECK=1 (`make cuda-memcheck`): no CuPy memory pool, so that every array is
+    its own allocation and compute-sanitizer sees its bounds."""
+    if os.environ.get("EMBER_CUDA_MEMCHECK", "0") == "0":
+        yield
+        return
+    import cupy
+
+    cupy.cuda.set_allocator(None)
+    yield
+    cupy.cuda.set_allocator(cupy.get_default_memory_pool().malloc)
 
 
 @pytest.fixture

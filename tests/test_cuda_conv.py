@@ -4,7 +4,6 @@ col2im, the bias reduction) against ember.ref on host copies, every output poiso
 EMBER_CUDA_MEMCHECK=1: every array then gets its own cudaMalloc instead of a slice of CuPy's
 pool, so that an out-of-bounds access is caught."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,19 +51,6 @@ ALL = {**CASES, **LARGE}
 @pytest.fixture(autouse=True)
 def poisoned(monkeypatch):
     monkeypatch.setenv("EMBER_CUDA_POISON", "1")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def memcheck_allocator():
-    """EMBER_CUDA_MEMCHECK=1: no memory pool, so that compute-sanitizer sees each array's bounds."""
-    if os.environ.get("EMBER_CUDA_MEMCHECK", "0") == "0":
-        yield
-        return
-    import cupy
-
-    cupy.cuda.set_allocator(None)
-    yield
-    cupy.cuda.set_allocator(cupy.get_default_memory_pool().malloc)
 
 
 @pytest.fixture(params=["auto", "im2col", "implicit"])

@@ -3,7 +3,6 @@ cell forward and backward, weight gradients over all steps, bias reduction) agai
 host copies, every output poisoned with NaN (EMBER_CUDA_POISON). Under compute-sanitizer, set
 EMBER_CUDA_MEMCHECK=1 (no memory pool: each array's bounds are visible)."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,19 +32,6 @@ ALL = {**SHAPES, **LARGE}
 @pytest.fixture(autouse=True)
 def poisoned(monkeypatch):
     monkeypatch.setenv("EMBER_CUDA_POISON", "1")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def memcheck_allocator():
-    """EMBER_CUDA_MEMCHECK=1: no memory pool, so that compute-sanitizer sees each array's bounds."""
-    if os.environ.get("EMBER_CUDA_MEMCHECK", "0") == "0":
-        yield
-        return
-    import cupy
-
-    cupy.cuda.set_allocator(None)
-    yield
-    cupy.cuda.set_allocator(cupy.get_default_memory_pool().malloc)
 
 
 def randn(rng, *shape):
