@@ -439,7 +439,7 @@ class FakeCudaModule:
             raise (ValueError if code == 1 else RuntimeError)(error.value.decode())
 
 
-# ---- the other kernel families: GEMM, pooling, convolution ------------------------------------
+# ---- the other kernel families: GEMM, pooling, convolution, optimizers --------------------------
 #
 # One library (cuda/emu/*_emu.cpp entry points, the families' .cu files rewritten); the test files
 # share the cached build.
@@ -449,12 +449,14 @@ KERNEL_SOURCES = [
     "cuda/emu/gemm_emu.cpp",
     "cuda/emu/pool_emu.cpp",
     "cuda/emu/conv_emu.cpp",
+    "cuda/emu/optim_emu.cpp",
     "cuda/gemm/gemm.cu",
     "cuda/gemm/sgemm_simt.cu",
     "cuda/gemm/sgemm_tf32.cu",
     "cuda/gemm/sgemm_strided.cu",
     "cuda/pool/pool.cu",
     "cuda/conv/conv.cu",
+    "cuda/optim/optim.cu",
 ]
 KERNEL_HEADERS = [
     "cuda/emu/emu.h",
@@ -466,12 +468,13 @@ KERNEL_HEADERS = [
     "cuda/gemm/tile.cuh",
     "cuda/pool/pool.h",
     "cuda/conv/conv.h",
+    "cuda/optim/optim.h",
 ]
 
 
 def build_kernels() -> ctypes.CDLL:
-    """The emulated GEMM, pooling and convolution library (emu_sgemm, emu_pool, emu_conv2d,
-    emu_conv2d_backward)."""
+    """The emulated GEMM, pooling, convolution and optimizer library (emu_sgemm, emu_pool,
+    emu_conv2d, emu_conv2d_backward, emu_sgd_step, emu_adam_step)."""
     dll = ctypes.CDLL(str(build_library("kernels", KERNEL_SOURCES, KERNEL_HEADERS)))
     i64, i32, u32, p = ctypes.c_int64, ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p
     i64p, arr, err = ctypes.POINTER(i64), ctypes.POINTER(EmuArray), [ctypes.c_char_p, i64]
@@ -482,8 +485,13 @@ def build_kernels() -> ctypes.CDLL:
     dll.emu_conv2d.argtypes = [i64p, *[arr] * 4, i32, i64, i32, i32, i32, u32]
     dll.emu_conv2d.argtypes += [ctypes.POINTER(i32), *err]
     dll.emu_conv2d_backward.argtypes = [i64p, *[arr] * 6, i64, i32, i32, i32, u32, *err]
-    for f in (dll.emu_sgemm, dll.emu_pool, dll.emu_conv2d, dll.emu_conv2d_backward):
-        f.restype = ctypes.c_int
+    arrays = ctypes.POINTER(arr)
+    dll.emu_sgd_step.argtypes = [ctypes.POINTER(ctypes.c_double), i32, i32, i32, *[arrays] * 3]
+    dll.emu_sgd_step.argtypes += [ctypes.POINTER(ctypes.c_uint8), i32, u32, *err]
+    dll.emu_adam_step.argtypes = [ctypes.POINTER(ctypes.c_double), i32, i32, i32, *[arrays] * 5]
+    dll.emu_adam_step.argtypes += [i32, u32, *err]
+    for name in ("sgemm", "pool", "conv2d", "conv2d_backward", "sgd_step", "adam_step"):
+        getattr(dll, f"emu_{name}").restype = ctypes.c_int
     return dll
 
 
@@ -649,3 +657,57 @@ def conv2d_backward(
 def _geometry(x_shape, w_shape, stride, padding, dilation, groups):
     values = [*x_shape, w_shape[0], w_shape[2], w_shape[3], *stride, *padding, *dilation, groups]
     return (ctypes.c_int64 * 16)(*values)
+
+
+def _arrays(xs):
+    """A C array of EmuArray pointers (None for None)."""
+    if xs is None:
+        return None
+    pointers = [_array(x) for x in xs]
+    return (ctypes.POINTER(EmuArray) * max(len(pointers), 1))(*pointers)
+
+
+def sgd_step(
+    dll, params, grads, momentum_buffers, init_buffers, *, lr, momentum, dampening,
+    weight_decay, nesterov, maximize=False, order="forward", schedule_seed=0,
+):  # fmt: skip
+    """ember._C.sgd_step's contract (in place) on the emulated CUDA kernel."""
+    scalars = (ctypes.c_double * 4)(lr, momentum, dampening, weight_decay)
+    bufs = momentum_buffers if momentum != 0.0 else None
+    init = (ctypes.c_uint8 * max(len(params), 1))(*[int(b) for b in init_buffers])
+    _call(
+        dll.emu_sgd_step,
+        scalars,
+        int(nesterov),
+        int(maximize),
+        len(params),
+        _arrays(params),
+        _arrays(grads),
+        _arrays(bufs),
+        init,
+        ORDERS[order],
+        schedule_seed,
+    )
+
+
+def adam_step(
+    dll, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, lr, beta1, beta2, eps,
+    weight_decay, step_size, bias_correction2_sqrt, decoupled, maximize=False, order="forward",
+    schedule_seed=0,
+):  # fmt: skip
+    """ember._C.adam_step's contract (in place) on the emulated CUDA kernel."""
+    values = (lr, beta1, beta2, eps, weight_decay, step_size, bias_correction2_sqrt)
+    _call(
+        dll.emu_adam_step,
+        (ctypes.c_double * 7)(*values),
+        int(decoupled),
+        int(maximize),
+        len(params),
+        _arrays(params),
+        _arrays(grads),
+        _arrays(exp_avgs),
+        _arrays(exp_avg_sqs),
+        _arrays(max_exp_avg_sqs or None),
+        ORDERS[order],
+        schedule_seed,
+    )

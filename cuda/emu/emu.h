@@ -567,6 +567,7 @@ inline uint16_t float_to_bf16(float f) { return emu::float_to_bf16(f); }
 #define __shared__ static  // blocks run one at a time, on one OS thread (not poisoned: see below)
 #define __align__(n) __attribute__((aligned(n)))
 #define __restrict__ __restrict
+#define __grid_constant__
 
 using std::isfinite;  // CUDA's math functions are global
 using std::isinf;
@@ -612,18 +613,21 @@ inline unsigned to_tf32(float x) {
 // mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32, d += A (16 x 8) B (8 x 8). With g = lane / 4
 // and t = lane % 4 (PTX ISA, "Matrix Fragments for mma.m16n8k8", .tf32): a[0] = A(g, t),
 // a[1] = A(g + 8, t), a[2] = A(g, t + 4), a[3] = A(g + 8, t + 4); b[0] = B(t, g),
-// b[1] = B(t + 4, g); d[0..1] = D(g, 2t..2t+1), d[2..3] = D(g + 8, 2t..2t+1). An operand with
-// any of its low 13 bits set was not converted to TF32: an error.
+// b[1] = B(t + 4, g); d[0..1] = D(g, 2t..2t+1), d[2..3] = D(g + 8, 2t..2t+1). A finite operand
+// with any of its low 13 bits set was not converted to TF32: an error.
 inline void mma_tf32(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
   struct Operands {
     uint32_t a[4], b[2];
   };
   emu::Fiber& me = emu::self();
   Operands mine{{a[0], a[1], a[2], a[3]}, {b[0], b[1]}};
+  const auto unrounded = [](uint32_t u) {  // a NaN (say shared memory's poison) stays NaN
+    return (u & 0x1FFFu) != 0 && (u & 0x7F800000u) != 0x7F800000u;
+  };
   for (uint32_t u : mine.a)
-    if (u & 0x1FFFu) emu::fail("mma tf32: an A operand not rounded to TF32");
+    if (unrounded(u)) emu::fail("mma tf32: an A operand not rounded to TF32");
   for (uint32_t u : mine.b)
-    if (u & 0x1FFFu) emu::fail("mma tf32: a B operand not rounded to TF32");
+    if (unrounded(u)) emu::fail("mma tf32: a B operand not rounded to TF32");
   std::memcpy(me.exchange, &mine, sizeof(mine));
   emu::warp_sync();
   float A[16][8], B[8][8];
