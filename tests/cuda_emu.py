@@ -439,7 +439,7 @@ class FakeCudaModule:
             raise (ValueError if code == 1 else RuntimeError)(error.value.decode())
 
 
-# ---- the other kernel families: GEMM, pooling, convolution, optimizers --------------------------
+# ---- the other kernel families: GEMM, pooling, convolution, optimizers, LSTM -------------------
 #
 # One library (cuda/emu/*_emu.cpp entry points, the families' .cu files rewritten); the test files
 # share the cached build.
@@ -450,6 +450,7 @@ KERNEL_SOURCES = [
     "cuda/emu/pool_emu.cpp",
     "cuda/emu/conv_emu.cpp",
     "cuda/emu/optim_emu.cpp",
+    "cuda/emu/lstm_emu.cpp",
     "cuda/gemm/gemm.cu",
     "cuda/gemm/sgemm_simt.cu",
     "cuda/gemm/sgemm_tf32.cu",
@@ -457,6 +458,7 @@ KERNEL_SOURCES = [
     "cuda/pool/pool.cu",
     "cuda/conv/conv.cu",
     "cuda/optim/optim.cu",
+    "cuda/lstm/lstm.cu",
 ]
 KERNEL_HEADERS = [
     "cuda/emu/emu.h",
@@ -469,12 +471,14 @@ KERNEL_HEADERS = [
     "cuda/pool/pool.h",
     "cuda/conv/conv.h",
     "cuda/optim/optim.h",
+    "cuda/lstm/lstm.h",
 ]
 
 
 def build_kernels() -> ctypes.CDLL:
-    """The emulated GEMM, pooling, convolution and optimizer library (emu_sgemm, emu_pool,
-    emu_conv2d, emu_conv2d_backward, emu_sgd_step, emu_adam_step)."""
+    """The emulated GEMM, pooling, convolution, optimizer and LSTM library (emu_sgemm, emu_pool,
+    emu_conv2d, emu_conv2d_backward, emu_sgd_step, emu_adam_step, emu_lstm_forward,
+    emu_lstm_backward)."""
     dll = ctypes.CDLL(str(build_library("kernels", KERNEL_SOURCES, KERNEL_HEADERS)))
     i64, i32, u32, p = ctypes.c_int64, ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p
     i64p, arr, err = ctypes.POINTER(i64), ctypes.POINTER(EmuArray), [ctypes.c_char_p, i64]
@@ -490,8 +494,11 @@ def build_kernels() -> ctypes.CDLL:
     dll.emu_sgd_step.argtypes += [ctypes.POINTER(ctypes.c_uint8), i32, u32, *err]
     dll.emu_adam_step.argtypes = [ctypes.POINTER(ctypes.c_double), i32, i32, i32, *[arrays] * 5]
     dll.emu_adam_step.argtypes += [i32, u32, *err]
+    dll.emu_lstm_forward.argtypes = [i64p, i32, *[arr] * 13, i32, i32, u32, *err]
+    dll.emu_lstm_backward.argtypes = [i64p, i32, *[arr] * 16, i32, i32, u32, *err]
     for name in ("sgemm", "pool", "conv2d", "conv2d_backward", "sgd_step", "adam_step"):
         getattr(dll, f"emu_{name}").restype = ctypes.c_int
+    dll.emu_lstm_forward.restype = dll.emu_lstm_backward.restype = ctypes.c_int
     return dll
 
 
@@ -711,3 +718,61 @@ def adam_step(
         ORDERS[order],
         schedule_seed,
     )
+
+
+def lstm_forward(
+    dll, x, w_ih, w_hh, bias, h0, c0, *, batch_major=False, tf32=False, order="forward"
+):
+    """One LSTM layer on the emulated kernels, saving what the backward needs: a dict of gates,
+    y, h_n, c_n, c_all, tanh_c, h_prev (outputs start as NaN). x (T, B, I), or (B, T, I) when
+    batch_major, contiguous; bias (4H) or None; h0 (B, H) or None; c0 (B, H)."""
+    lead = x.shape[:2]
+    H = w_hh.shape[1]
+    T, B = (lead[1], lead[0]) if batch_major else lead
+    rows = lead + (H,)
+    out = {"gates": np.full(lead + (4 * H,), np.nan, np.float32)}
+    for name, shape in [("y", rows), ("h_n", (B, H)), ("c_n", (B, H)), ("c_all", rows)]:
+        out[name] = np.full(shape, np.nan, np.float32)
+    out["tanh_c"] = np.full(rows, np.nan, np.float32)
+    out["h_prev"] = np.full(rows, np.nan, np.float32)
+    names = ["gates", "y", "h_n", "c_n", "c_all", "tanh_c", "h_prev"]
+    _call(
+        dll.emu_lstm_forward,
+        (ctypes.c_int64 * 4)(T, B, x.shape[2], H),
+        int(batch_major),
+        *(_array(a) for a in (x, w_ih, w_hh, bias, h0, c0)),
+        *(_array(out[n]) for n in names),
+        int(tf32),
+        ORDERS[order],
+        0,
+    )
+    return out
+
+
+def lstm_backward(
+    dll, x, w_ih, w_hh, c0, saved, dy, dh, dc, *, bias=True, batch_major=False, tf32=False,
+    order="forward",
+):  # fmt: skip
+    """(dx, dw_ih, dw_hh, db, dh0, dc0) of the layer lstm_forward ran (saved), given dy (the
+    layer's order, or None), dh = dL/dh_T and dc = dL/dc_T."""
+    lead = x.shape[:2]
+    H = w_hh.shape[1]
+    T, B = (lead[1], lead[0]) if batch_major else lead
+    dh, dc = dh.copy(), dc.copy()
+    dgates = np.full(saved["gates"].shape, np.nan, np.float32)
+    dx = np.full(x.shape, np.nan, np.float32)
+    dw_ih = np.full(w_ih.shape, np.nan, np.float32)
+    dw_hh = np.full(w_hh.shape, np.nan, np.float32)
+    db = np.full(4 * H, np.nan, np.float32) if bias else None
+    _call(
+        dll.emu_lstm_backward,
+        (ctypes.c_int64 * 4)(T, B, x.shape[2], H),
+        int(batch_major),
+        *(_array(a) for a in (x, w_ih, w_hh, c0)),
+        *(_array(saved[n]) for n in ("gates", "c_all", "tanh_c", "h_prev")),
+        *(_array(a) for a in (dy, dh, dc, dgates, dx, dw_ih, dw_hh, db)),
+        int(tf32),
+        ORDERS[order],
+        0,
+    )
+    return dx, dw_ih, dw_hh, db, dh, dc

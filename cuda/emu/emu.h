@@ -1,7 +1,10 @@
-// A CPU emulator of the CUDA features ember's attention kernels use, so that their exact source
-// runs (slowly) on a machine without a GPU. Test-only: tests/test_cuda_attention_emulated.py
-// compiles cuda/emu/attention_emu.cpp (which includes the kernels' .cu files) with g++ and
-// EMBER_CUDA_EMULATION, and compares the results with ember.ref.
+// A CPU emulator of the CUDA features ember's kernels use, so that their exact source runs
+// (slowly) on a machine without a GPU. Test-only: tests/cuda_emu.py compiles the kernels' .cu
+// files (launches rewritten to emu::launch_kernel) with g++, EMBER_CUDA_EMULATION and
+// cuda/emu/include/cuda_runtime.h, together with C entry points (cuda/emu/*_emu.cpp), and the
+// tests/test_cuda_*_emulated.py files compare the results with ember.ref, NumPy or ember._C.
+// Not emulated: static __shared__ arrays are plain statics (blocks run one at a time), so they
+// are not poisoned between blocks as dynamic shared memory is.
 //
 // Model. A launch runs its blocks one after another; the threads of a block are fibers (switched
 // by a few instructions of assembly on x86-64, by ucontext elsewhere) on one OS thread, switched
