@@ -1,7 +1,10 @@
-// A CPU emulator of the CUDA features ember's attention kernels use, so that their exact source
-// runs (slowly) on a machine without a GPU. Test-only: tests/test_cuda_attention_emulated.py
-// compiles cuda/emu/attention_emu.cpp (which includes the kernels' .cu files) with g++ and
-// EMBER_CUDA_EMULATION, and compares the results with ember.ref.
+// A CPU emulator of the CUDA features ember's kernels use, so that their exact source runs
+// (slowly) on a machine without a GPU. Test-only: tests/cuda_emu.py compiles the kernels' .cu
+// files (launches rewritten to emu::launch_kernel) with g++, EMBER_CUDA_EMULATION and
+// cuda/emu/include/cuda_runtime.h, together with C entry points (cuda/emu/*_emu.cpp), and the
+// tests/test_cuda_*_emulated.py files compare the results with ember.ref, NumPy or ember._C.
+// Not emulated: static __shared__ arrays are plain statics (blocks run one at a time), so they
+// are not poisoned between blocks as dynamic shared memory is.
 //
 // Model. A launch runs its blocks one after another; the threads of a block are fibers (switched
 // by a few instructions of assembly on x86-64, by ucontext elsewhere) on one OS thread, switched
@@ -82,6 +85,7 @@ enum class Order { forward, reverse, random, warp_serial, warp_serial_reverse };
 struct Options {
   Order order = Order::forward;
   uint32_t seed = 0;
+  int multiprocessors = 132;  // what cudaDeviceGetAttribute reports (cuda/emu/include)
 };
 inline Options& options() {
   static Options o;
@@ -131,7 +135,8 @@ class FencedBuffer {
 struct CpAsyncCopy {
   unsigned char* dst;
   const unsigned char* src;
-  int src_bytes;  // the rest of the 16 bytes is zero-filled
+  int src_bytes;  // the rest of the `bytes` is zero-filled
+  int bytes;      // 16 or 4
 };
 
 // A suspended thread of control: its stack pointer (x86-64), or a ucontext.
@@ -141,7 +146,7 @@ struct Context {
 };
 // Saves the callee-saved registers and the x87/SSE control words on the current stack, stores the
 // stack pointer in *save and resumes the context whose stack pointer is `next` (defined once, in
-// attention_emu.cpp).
+// switch.cpp).
 extern "C" void emu_switch(void** save, void* next);
 inline void switch_context(Context& save, Context& next) { emu_switch(&save.sp, next.sp); }
 #else
@@ -218,8 +223,9 @@ inline Fiber& lane_fiber(unsigned lane) {
 [[noreturn]] inline void fiber_main() {
   Block& b = *block();
   (*b.body)();
-  if (!b.current->open_group.empty() || !b.current->committed.empty())
-    fail("thread exited with cp.async copies never waited for");
+  bool pending = !b.current->open_group.empty();
+  for (const auto& group : b.current->committed) pending = pending || !group.empty();
+  if (pending) fail("thread exited with cp.async copies never waited for");
   b.current->state = State::done;
   yield();
   __builtin_unreachable();  // a finished thread is never resumed
@@ -335,18 +341,25 @@ __attribute__((noinline)) inline void make_fiber(Fiber& f, size_t stack_bytes) {
 }
 #endif
 
-// kernel<<<blocks, threads, shared_bytes>>>: `body` is the kernel call; it reads threadIdx and
-// blockIdx through block().
-inline void launch(unsigned blocks, unsigned threads, size_t shared_bytes,
+// kernel<<<grid, block, shared_bytes>>>: `body` is the kernel call; it reads threadIdx and
+// blockIdx through block(). Threads are numbered x fastest, then y, then z (warps of 32 in that
+// order, as on the GPU); the block's thread count must be a multiple of 32.
+inline void launch(dim3 grid, dim3 block_dim, size_t shared_bytes,
                    const std::function<void()>& body) {
+  const uint64_t threads = uint64_t{block_dim.x} * block_dim.y * block_dim.z;
   if (threads == 0 || threads % 32 != 0 || threads > 1024)
     throw std::runtime_error("emu: block size must be a multiple of 32 up to 1024");
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535 ||
+      grid.x > 0x7FFFFFFFu)
+    throw std::runtime_error("emu: grid dimensions out of range");
+  const uint64_t blocks = uint64_t{grid.x} * grid.y * grid.z;
+  if (blocks > 0xFFFFFFFFu) throw std::runtime_error("emu: too many blocks to emulate");
   std::mt19937 rng(options().seed);
-  for (unsigned blk : order(blocks, rng)) {
+  for (unsigned blk : order(static_cast<unsigned>(blocks), rng)) {
     Block b;
-    b.block_idx = dim3(blk);
-    b.block_dim = dim3(threads);
-    b.grid_dim = dim3(blocks);
+    b.block_idx = dim3(blk % grid.x, blk / grid.x % grid.y, blk / grid.x / grid.y);
+    b.block_dim = block_dim;
+    b.grid_dim = grid;
     b.shared = FencedBuffer(shared_bytes);
     std::memset(b.shared.data(), 0xFF, shared_bytes);
     b.body = &body;
@@ -354,7 +367,8 @@ inline void launch(unsigned blocks, unsigned threads, size_t shared_bytes,
     block() = &b;
     for (unsigned t = 0; t < threads; ++t) {
       Fiber& f = b.fibers[t];
-      f.thread_idx = dim3(t);
+      f.thread_idx = dim3(t % block_dim.x, t / block_dim.x % block_dim.y,
+                          t / block_dim.x / block_dim.y);
       f.lane = t % 32;
       f.warp = t / 32;
       f.stack = fenced_stack(t, kStackBytes);
@@ -368,6 +382,11 @@ inline void launch(unsigned blocks, unsigned threads, size_t shared_bytes,
     }
     block() = nullptr;
   }
+}
+
+inline void launch(unsigned blocks, unsigned threads, size_t shared_bytes,
+                   const std::function<void()>& body) {
+  launch(dim3(blocks), dim3(threads), shared_bytes, body);
 }
 
 inline unsigned char* shared_memory() { return block()->shared.data(); }
@@ -431,7 +450,18 @@ inline void cp_async_16(void* smem, const void* gmem, int src_bytes) {
   if (src_bytes > 0 && reinterpret_cast<uintptr_t>(gmem) % 16 != 0)
     emu::fail("cp.async: source not 16-byte aligned");
   emu::self().open_group.push_back({static_cast<unsigned char*>(smem),
-                                    static_cast<const unsigned char*>(gmem), src_bytes});
+                                    static_cast<const unsigned char*>(gmem), src_bytes, 16});
+}
+
+// cp.async.ca.shared.global 4 bytes, src_bytes of them read (0 or 4), the rest zero-filled.
+inline void cp_async_4(void* smem, const void* gmem, int src_bytes) {
+  if (!emu::in_shared(smem, 4) || reinterpret_cast<uintptr_t>(smem) % 4 != 0)
+    emu::fail("cp.async: destination not 4-byte aligned inside shared memory");
+  if (src_bytes != 0 && src_bytes != 4) emu::fail("cp.async: src-size of a 4-byte copy not 0 or 4");
+  if (src_bytes > 0 && reinterpret_cast<uintptr_t>(gmem) % 4 != 0)
+    emu::fail("cp.async: source not 4-byte aligned");
+  emu::self().open_group.push_back({static_cast<unsigned char*>(smem),
+                                    static_cast<const unsigned char*>(gmem), src_bytes, 4});
 }
 
 inline void cp_async_commit() {
@@ -446,7 +476,7 @@ inline void cp_async_wait() {
   emu::Fiber& me = emu::self();
   while (me.committed.size() > static_cast<size_t>(N)) {
     for (const emu::CpAsyncCopy& c : me.committed.front()) {
-      std::memset(c.dst, 0, 16);
+      std::memset(c.dst, 0, static_cast<size_t>(c.bytes));
       if (c.src_bytes > 0) std::memcpy(c.dst, c.src, static_cast<size_t>(c.src_bytes));
     }
     me.committed.erase(me.committed.begin());
@@ -534,3 +564,104 @@ inline float bf16_to_float(uint16_t h) { return emu::bf16_to_float(h); }
 inline uint16_t float_to_bf16(float f) { return emu::float_to_bf16(f); }
 
 #define EMBER_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::emu::shared_memory())
+
+// ---- what the GEMM, pooling, convolution, LSTM and optimizer kernels call --------------------
+
+#define __shared__ static  // blocks run one at a time, on one OS thread (not poisoned: see below)
+#define __align__(n) __attribute__((aligned(n)))
+#define __restrict__ __restrict
+#define __grid_constant__
+
+using std::isfinite;  // CUDA's math functions are global
+using std::isinf;
+using std::isnan;
+
+template <class T>
+inline T __ldg(const T* p) {
+  return *p;
+}
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline float2 make_float2(float x, float y) { return {x, y}; }
+
+template <class T>
+inline T __shfl_down_sync(unsigned mask, T value, unsigned delta) {
+  static_assert(sizeof(T) <= sizeof(emu::Fiber::exchange), "operand too large");
+  if (mask != 0xFFFFFFFFu) emu::fail("__shfl_down_sync: only full-warp masks are emulated");
+  emu::Fiber& me = emu::self();
+  std::memcpy(me.exchange, &value, sizeof(T));
+  emu::warp_sync();
+  T out = value;  // a source lane past the warp's end leaves the value unchanged
+  if (me.lane + delta < 32) std::memcpy(&out, emu::lane_fiber(me.lane + delta).exchange, sizeof(T));
+  emu::warp_sync();
+  return out;
+}
+
+// IEEE single operations rounded to nearest even, never contracted into an FMA (-ffp-contract=off
+// is among the emulator's flags, and these are calls the compiler cannot fuse).
+__attribute__((noinline)) inline float __fadd_rn(float a, float b) { return a + b; }
+__attribute__((noinline)) inline float __fsub_rn(float a, float b) { return a - b; }
+__attribute__((noinline)) inline float __fmul_rn(float a, float b) { return a * b; }
+__attribute__((noinline)) inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __fsqrt_rn(float a) { return std::sqrt(a); }
+inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
+
+// cvt.rna.tf32.f32: round to the 10-bit mantissa of TF32, to nearest with ties away from zero;
+// the low 13 bits of the result are zero. Infinity and NaN pass unchanged.
+inline unsigned to_tf32(float x) {
+  const uint32_t u = __float_as_uint(x);
+  if ((u & 0x7F800000u) == 0x7F800000u) return u;
+  return (u + 0x1000u) & 0xFFFFE000u;
+}
+
+// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32, d += A (16 x 8) B (8 x 8). With g = lane / 4
+// and t = lane % 4 (PTX ISA, "Matrix Fragments for mma.m16n8k8", .tf32): a[0] = A(g, t),
+// a[1] = A(g + 8, t), a[2] = A(g, t + 4), a[3] = A(g + 8, t + 4); b[0] = B(t, g),
+// b[1] = B(t + 4, g); d[0..1] = D(g, 2t..2t+1), d[2..3] = D(g + 8, 2t..2t+1). A finite operand
+// with any of its low 13 bits set was not converted to TF32: an error.
+inline void mma_tf32(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+  struct Operands {
+    uint32_t a[4], b[2];
+  };
+  emu::Fiber& me = emu::self();
+  Operands mine{{a[0], a[1], a[2], a[3]}, {b[0], b[1]}};
+  const auto unrounded = [](uint32_t u) {  // a NaN (say shared memory's poison) stays NaN
+    return (u & 0x1FFFu) != 0 && (u & 0x7F800000u) != 0x7F800000u;
+  };
+  for (uint32_t u : mine.a)
+    if (unrounded(u)) emu::fail("mma tf32: an A operand not rounded to TF32");
+  for (uint32_t u : mine.b)
+    if (unrounded(u)) emu::fail("mma tf32: a B operand not rounded to TF32");
+  std::memcpy(me.exchange, &mine, sizeof(mine));
+  emu::warp_sync();
+  float A[16][8], B[8][8];
+  for (unsigned lane = 0; lane < 32; ++lane) {
+    Operands o;
+    std::memcpy(&o, emu::lane_fiber(lane).exchange, sizeof(o));
+    const unsigned g = lane / 4, t = lane % 4;
+    A[g][t] = __uint_as_float(o.a[0]);
+    A[g + 8][t] = __uint_as_float(o.a[1]);
+    A[g][t + 4] = __uint_as_float(o.a[2]);
+    A[g + 8][t + 4] = __uint_as_float(o.a[3]);
+    B[t][g] = __uint_as_float(o.b[0]);
+    B[t + 4][g] = __uint_as_float(o.b[1]);
+  }
+  emu::warp_sync();
+  const unsigned g = me.lane / 4, t = me.lane % 4;
+  for (int e = 0; e < 4; ++e) {
+    const unsigned i = e < 2 ? g : g + 8, j = 2 * t + (e & 1);
+    float sum = d[e];
+    for (int k = 0; k < 8; ++k) sum += A[i][k] * B[k][j];
+    d[e] = sum;
+  }
+}
+
+namespace emu {
+
+// kernel<<<grid, block, shared_bytes, stream>>>(args...), as tests/cuda_emu.py rewrites it.
+template <class Kernel, class... Args>
+void launch_kernel(dim3 grid, dim3 block_dim, size_t shared_bytes, cudaStream_t, Kernel kernel,
+                   const Args&... args) {
+  launch(grid, block_dim, shared_bytes, [&] { kernel(args...); });
+}
+
+}  // namespace emu

@@ -58,6 +58,11 @@ struct StageLayout {
 
 // ---- PTX wrappers ---------------------------------------------------------------------------
 
+#ifdef EMBER_CUDA_EMULATION
+// cp_async_16, cp_async_4, cp_async_commit, cp_async_wait, to_tf32 and mma_tf32 come from the
+// CPU emulator (cuda/emu/emu.h), for the tests that run this file without a GPU.
+#else
+
 __device__ inline unsigned shared_address(const float* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
@@ -99,6 +104,8 @@ __device__ inline void mma_tf32(float (&d)[4], const unsigned (&a)[4], const uns
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+
+#endif  // EMBER_CUDA_EMULATION
 
 // ---- global -> shared -----------------------------------------------------------------------
 
