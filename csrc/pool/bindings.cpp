@@ -131,6 +131,8 @@ py::array max_pool2d_backward(const py::array& dy, const py::array& indices,
   check_grad(fn, dy, xs, dy.shape(2), dy.shape(3));
   if (!indices.dtype().equal(py::dtype::of<int64_t>()) || !(indices.flags() & py::array::c_style))
     throw py::type_error(fn + ": indices must be a C-contiguous int64 array");
+  if (reinterpret_cast<uintptr_t>(indices.data()) % alignof(int64_t) != 0)
+    throw py::value_error(fn + ": indices is not aligned to int64");
   if (indices.ndim() != 4 || !std::equal(dy.shape(), dy.shape() + 4, indices.shape()))
     throw py::value_error(fn + ": indices must have dy's shape " + shape_str(dy) + ", got " +
                           shape_str(indices));

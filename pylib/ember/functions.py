@@ -9,6 +9,8 @@ arrays run on ember's GEMM (`ember.ops`), in the forward and the backward pass.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ember import ops
@@ -438,7 +440,7 @@ class Linear(Function):
     """y = x @ w.T + b: x (..., in), w (out, in), b (out,) or None."""
 
     def forward(self, x, w, b=None):
-        x_rows = x.reshape(-1, x.shape[-1])
+        x_rows = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])  # not -1: there may be 0 features
         self.save_for_backward(x_rows, w)
         self.x_shape = x.shape
         y = gemm(x_rows, w, trans_b=True, c=b)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ember import _C, ref
@@ -10,8 +12,10 @@ from ember.ops._validate import (
     check_arrays,
     check_ndim,
     check_scalar,
+    check_size,
     has_aliased_elements,
     kernel_ready,
+    require,
 )
 
 __all__ = ["gemm", "matmul"]
@@ -24,6 +28,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, out
     propagate, as in BLAS). `out`, if given, must have the result's shape and dtype; it is
     written and returned. It may be `c` but must not overlap `a` or `b`."""
     fn = "gemm"
+    require(fn, a=a, b=b)
     dtype = check_arrays(fn, a=a, b=b, c=c, out=out)
     check_ndim(fn, "a", a, 2)
     check_ndim(fn, "b", b, 2)
@@ -38,7 +43,9 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, out
         )
     if c is not None and c.shape != (m, n) and _broadcast_shape(c.shape, (m, n)) != (m, n):
         raise ValueError(f"{fn}: c of shape {c.shape} does not broadcast to ({m}, {n})")
-    if out is not None:
+    if out is None:
+        check_size(fn, (m, n), f"the result of a {a.shape} and b {b.shape}")
+    else:
         if out.shape != (m, n):
             raise ValueError(f"{fn}: out must have shape ({m}, {n}), got {out.shape}")
         if not out.flags.writeable:
@@ -86,6 +93,7 @@ def matmul(a, b):
     """As numpy.matmul: 1-D operands are promoted (and the added dimension removed) and the
     leading dimensions broadcast. Runs on ember's batched GEMM."""
     fn = "matmul"
+    require(fn, a=a, b=b)
     dtype = check_arrays(fn, a=a, b=b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"{fn}: operands must be at least 1-D, got a {a.shape} and b {b.shape}")
@@ -97,7 +105,9 @@ def matmul(a, b):
     batch, m, k, n = _matmul_shape(fn, a.shape, b.shape)
     out = np.empty(batch + (m, n), dtype=np.float32)
     a2, b2 = kernel_ready(a2), kernel_ready(b2)
-    if b2.ndim == 2 and a2.ndim > 2 and _fold_rows(a2, k) is not None:
+    if out.size == 0:
+        pass  # nothing to compute (and the batch may count more items than could be listed)
+    elif b2.ndim == 2 and a2.ndim > 2 and _fold_rows(a2, k) is not None:
         # (..., m, k) @ (k, n) with a foldable A is one GEMM of (prod(...) * m, k) @ (k, n)
         _C.gemm(_fold_rows(a2, k), b2, out.reshape(-1, n))
     elif not batch:
@@ -126,6 +136,7 @@ def _matmul_shape(fn, a_shape, b_shape):
         raise ValueError(
             f"{fn}: batch dimensions of a {tuple(a_shape)} and b {tuple(b_shape)} do not broadcast"
         ) from None
+    check_size(fn, batch + (m, n), f"the result of a {tuple(a_shape)} and b {tuple(b_shape)}")
     return batch, m, k, n
 
 
@@ -133,7 +144,7 @@ def _fold_rows(a: np.ndarray, k: int):
     """a (..., m, k) viewed as (prod(...) * m, k) without a copy, or None if its strides forbid."""
     view = a.view()
     try:
-        view.shape = (-1, k)
+        view.shape = (math.prod(a.shape[:-1]), k)  # not -1: k may be 0
     except AttributeError:
         return None
     return view

@@ -11,7 +11,16 @@ from __future__ import annotations
 import numpy as np
 
 from ember import _C, ref
-from ember.ops._validate import FLOAT32, FLOAT64, INT32_MAX, check_arrays, is_int, pair
+from ember.ops._validate import (
+    FLOAT32,
+    FLOAT64,
+    INT32_MAX,
+    check_arrays,
+    check_size,
+    is_int,
+    pair,
+    require,
+)
 from ember.ref.pool import adaptive_output_size, pooled_size
 
 __all__ = [
@@ -66,6 +75,7 @@ def _x_shape(fn, x_shape, ndim, *, allow_empty_channels=False):
     nonempty = shape[-2:] if allow_empty_channels else shape[-3:]
     if 0 in nonempty:
         raise ValueError(f"{fn}: x_shape must not be empty except in the batch, got {shape}")
+    check_size(fn, shape, "the gradient of x_shape")
     return shape
 
 
@@ -122,6 +132,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     flat indices h * W + w into each input plane. Ties keep the first maximum in row-major window
     order; a NaN in a window is its maximum (the index of the last NaN, as PyTorch's CPU loop)."""
     fn = "max_pool2d"
+    require(fn, x=x)
     dtype = check_arrays(fn, x=x)
     x4 = _image(fn, "x", x)
     kernel, stride, padding, dilation = _window(fn, kernel_size, stride, padding, dilation)
@@ -136,6 +147,7 @@ def max_pool2d_backward(dy, indices, x_shape):
     """Gradient w.r.t. x of max_pool2d: dy summed at `indices` (as max_pool2d returned them) in
     an array of shape x_shape. Indices outside [0, H * W) raise ValueError."""
     fn = "max_pool2d_backward"
+    require(fn, dy=dy)
     dtype = check_arrays(fn, dy=dy)
     if not isinstance(indices, np.ndarray) or indices.dtype.kind not in "iu":
         got = indices.dtype if isinstance(indices, np.ndarray) else type(indices).__name__
@@ -156,7 +168,7 @@ def max_pool2d_backward(dy, indices, x_shape):
     # the kernel checks the indices' range as it scatters
     dx = _C.max_pool2d_backward(
         _rows_ready(_batched(dy)),
-        np.ascontiguousarray(_batched(indices), dtype=np.int64),
+        np.require(_batched(indices), np.int64, ["C_CONTIGUOUS", "ALIGNED"]),
         (1,) * (4 - len(shape)) + shape,
     )
     return dx[0] if dy.ndim == 3 else dx
@@ -178,6 +190,7 @@ def avg_pool2d(
     the window's size (count_include_pad=True, padding counted up to the padded border) or its
     number of input elements (count_include_pad=False)."""
     fn = "avg_pool2d"
+    require(fn, x=x)
     dtype = check_arrays(fn, x=x)
     x4 = _image(fn, "x", x)
     kernel, stride, padding, _ = _window(fn, kernel_size, stride, padding, 1)
@@ -202,6 +215,7 @@ def avg_pool2d_backward(
 ):
     """Gradient w.r.t. x (of shape x_shape) of avg_pool2d with the same arguments."""
     fn = "avg_pool2d_backward"
+    require(fn, dy=dy)
     dtype = check_arrays(fn, dy=dy)
     if dy.ndim not in (3, 4):
         raise ValueError(f"{fn}: dy must be (N, C, P, Q) or (C, P, Q), got shape {dy.shape}")
@@ -233,6 +247,7 @@ def _adaptive_size(fn, shape, output_size):
     size = adaptive_output_size(shape, output_size)
     if min(size) < 0:
         raise ValueError(f"{fn}: output_size must not be negative, got {output_size!r}")
+    check_size(fn, (*shape[:-2], *size), f"the output for output_size {output_size!r}")
     return size
 
 
@@ -241,6 +256,7 @@ def adaptive_avg_pool2d(x, output_size):
     [floor(p H / P), ceil((p + 1) H / P)) and the same for columns. output_size is an int or a
     pair; a None entry keeps the input's size."""
     fn = "adaptive_avg_pool2d"
+    require(fn, x=x)
     dtype = check_arrays(fn, x=x)
     x4 = _image(fn, "x", x, allow_empty_channels=True)
     size = _adaptive_size(fn, x4.shape, output_size)
@@ -253,6 +269,7 @@ def adaptive_avg_pool2d(x, output_size):
 def adaptive_avg_pool2d_backward(dy, x_shape):
     """Gradient w.r.t. x (of shape x_shape) of adaptive_avg_pool2d to dy's (P, Q)."""
     fn = "adaptive_avg_pool2d_backward"
+    require(fn, dy=dy)
     dtype = check_arrays(fn, dy=dy)
     if dy.ndim not in (3, 4):
         raise ValueError(f"{fn}: dy must be (N, C, P, Q) or (C, P, Q), got shape {dy.shape}")
