@@ -34,6 +34,8 @@ def run_cases(entry: str):
             stdout, stderr, died = _text(e.stdout), _text(e.stderr), "a timeout"
         running = None
         for line in stdout.splitlines():
+            if not line.startswith("{"):
+                continue  # not the runner's (a library printing to stdout)
             record = json.loads(line)
             if "cases" in record:
                 total = record["cases"]
