@@ -5,15 +5,18 @@ examples every run."""
 
 # ruff: noqa: E741  (I is the input size, as everywhere in ember)
 
+import os
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ember import ops, ref
 
-# each test is a few milliseconds an example: 60 examples keep the file near half a minute
+# each test is a few milliseconds an example: 150 examples keep the file near 20 seconds
+# (.ci/sanitize asks for fewer: the sanitized kernels run several times slower)
 PROPERTY = settings(
-    max_examples=60,
+    max_examples=int(os.environ.get("EMBER_PROPERTY_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -45,7 +45,8 @@ bool overlap(const py::array& x, const py::array& y) {
   return xl <= yh && yl <= xh;
 }
 
-int64_t checked_size(std::initializer_list<int64_t> sizes, const std::string& what) {
+int64_t checked_size(const std::vector<int64_t>& sizes, const std::string& what,
+                     int64_t itemsize) {
   int64_t product = 1;
   std::string dims;
   bool overflow = false;
@@ -54,8 +55,9 @@ int64_t checked_size(std::initializer_list<int64_t> sizes, const std::string& wh
     dims += (dims.empty() ? "" : " x ") + std::to_string(n);
   }
   int64_t bytes;
-  if (overflow || __builtin_mul_overflow(product, int64_t(sizeof(float)), &bytes))
-    throw py::value_error(what + " is too large: " + dims + " float32 elements pass 2**63 bytes");
+  if (overflow || __builtin_mul_overflow(product, itemsize, &bytes))
+    throw py::value_error(what + " is too large: " + dims + " elements of " +
+                          std::to_string(itemsize) + " bytes pass 2**63 bytes");
   return product;
 }
 

@@ -85,7 +85,7 @@ py::array im2col(const py::array& x, Pair kernel, Pair stride, Pair padding, Pai
   const conv::Tensor4 xt = tensor4(x, "x");
   const conv::Geometry g = geometry("im2col", shape4(x), 0, kernel, stride,
                                     {padding[0], padding[0], padding[1], padding[1]}, dilation, 1);
-  py::array_t<float> cols({g.n, g.c * g.r * g.s, g.p * g.q});
+  auto cols = new_array<float>({g.n, g.c * g.r * g.s, g.p * g.q}, "im2col: cols");
   float* out = cols.mutable_data();
   {
     py::gil_scoped_release release;
@@ -105,7 +105,7 @@ py::array col2im(const py::array& cols, std::array<int64_t, 4> x_shape, Pair ker
     throw py::value_error("col2im: cols must have shape (" + std::to_string(g.n) + ", " +
                           std::to_string(g.c * g.r * g.s) + ", " + std::to_string(g.p * g.q) +
                           ") for this x_shape, kernel and padding, got " + shape_str(cols));
-  py::array_t<float> x({g.n, g.c, g.h, g.w});
+  auto x = new_array<float>({g.n, g.c, g.h, g.w}, "col2im: the image of x_shape");
   float* out = x.mutable_data();
   {
     py::gil_scoped_release release;
