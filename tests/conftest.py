@@ -3,8 +3,21 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import ember
+
+# EMBER_CUPY_POOL=0 (for compute-sanitizer, README): every CuPy array its own device allocation,
+# so memcheck sees each array's end instead of the end of a pooled block.
+if os.environ.get("EMBER_CUPY_POOL") == "0" and ember.cuda_available():
+    import cupy
+
+    cupy.cuda.set_allocator(None)
+    cupy.cuda.set_pinned_memory_allocator(None)
+
+# Hypothesis draws the same examples on every run (seeded from each test), so CI is stable.
+settings.register_profile("ember", derandomize=True, deadline=None)
+settings.load_profile("ember")
 
 ISAS = ("generic", "avx2", "avx512")
 

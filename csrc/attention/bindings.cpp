@@ -44,11 +44,19 @@ void check_shape(const char* fn, const py::array& x, const char* name, const py:
   }
 }
 
-Operand input(const char* fn, const py::array& x, const char* name, int nd) {
-  const auto st = float32_strides(x, name);
+// An input's element strides after checking it is float32 and nd-D.
+std::vector<int64_t> input(const char* fn, const py::array& x, const char* name, int nd) {
+  auto st = float32_strides(x, name);
   if (x.ndim() != nd || nd < 2)
     throw py::value_error(std::string(fn) + ": " + name + " must be " + std::to_string(nd) +
                           "-D (at least 2-D), got " + shape_str(x));
+  return st;
+}
+
+// The operand of a checked array: built only once the call is known to have work, as it lists
+// every batch item.
+Operand operand(const py::array& x, const std::vector<int64_t>& st) {
+  const int nd = static_cast<int>(x.ndim());
   return {batch_offsets(x, st, nd - 2), st[nd - 2], st[nd - 1], x.data()};
 }
 
@@ -63,25 +71,27 @@ float* output(const char* fn, py::array& x, const char* name,
   return static_cast<float*>(x.mutable_data());
 }
 
-// attn_mask: None, or bool / float32 of shape batch + (L, S).
-Operand mask_operand(const char* fn, const py::object& mask, const py::array& q, int64_t L,
-                     int64_t S, attention::MaskKind& kind) {
-  kind = attention::MaskKind::none;
-  if (mask.is_none()) return {};
+// attn_mask: None, or bool / float32 of shape batch + (L, S). Returns its kind and sets its
+// strides (in bytes for a bool mask, elements for a float one).
+attention::MaskKind check_mask(const char* fn, const py::object& mask, const py::array& q,
+                               int64_t L, int64_t S, std::vector<int64_t>& st) {
+  if (mask.is_none()) return attention::MaskKind::none;
   if (!py::isinstance<py::array>(mask))
     throw py::type_error(std::string(fn) + ": attn_mask must be a NumPy array or None");
   const py::array m = py::reinterpret_borrow<py::array>(mask);
   check_shape(fn, m, "attn_mask", q, 2, {L, S});
-  const int nd = static_cast<int>(m.ndim());
   if (m.dtype().equal(py::dtype::of<bool>())) {
-    kind = attention::MaskKind::boolean;
-    std::vector<int64_t> st(nd);
-    for (int d = 0; d < nd; ++d) st[d] = m.strides(d);
-    return {batch_offsets(m, st, nd - 2), st[nd - 2], st[nd - 1], m.data()};
+    st.assign(m.strides(), m.strides() + m.ndim());
+    return attention::MaskKind::boolean;
   }
-  const auto st = float32_strides(m, "attn_mask");
-  kind = attention::MaskKind::additive;
-  return {batch_offsets(m, st, nd - 2), st[nd - 2], st[nd - 1], m.data()};
+  st = float32_strides(m, "attn_mask");
+  return attention::MaskKind::additive;
+}
+
+Operand mask_operand(const py::object& mask, attention::MaskKind kind,
+                     const std::vector<int64_t>& st) {
+  if (kind == attention::MaskKind::none) return {};
+  return operand(py::reinterpret_borrow<py::array>(mask), st);
 }
 
 // k (..., S, E) and v (..., S, Ev) against q (..., L, E), all of one rank (checked by input()).
@@ -113,11 +123,11 @@ void sdpa_forward(const py::array& q, const py::array& k, const py::array& v,
                   double dropout_p, uint64_t seed) {
   const char* fn = "scaled_dot_product_attention";
   const int nd = static_cast<int>(q.ndim());
-  const Operand oq = input(fn, q, "q", nd), ok = input(fn, k, "k", nd), ov = input(fn, v, "v", nd);
+  const auto sq = input(fn, q, "q", nd), sk = input(fn, k, "k", nd), sv = input(fn, v, "v", nd);
   check_qkv(fn, q, k, v);
   const int64_t L = q.shape(nd - 2), E = q.shape(nd - 1), S = k.shape(nd - 2), Ev = v.shape(nd - 1);
-  attention::MaskKind kind;
-  const Operand om = mask_operand(fn, mask, q, L, S, kind);
+  std::vector<int64_t> sm;
+  const attention::MaskKind kind = check_mask(fn, mask, q, L, S, sm);
   if (causal && kind != attention::MaskKind::none)
     throw py::value_error(std::string(fn) + ": attn_mask and is_causal=True cannot be combined");
   if (!(dropout_p >= 0.0 && dropout_p < 1.0))
@@ -130,7 +140,10 @@ void sdpa_forward(const py::array& q, const py::array& k, const py::array& v,
   float* out_data = output(fn, out, "out", inputs);
   inputs.push_back(out);
   float* lse_data = output(fn, lse, "lse", inputs);
+  if (lse.size() == 0) return;  // no query rows, however many batch items: nothing to write
 
+  const Operand oq = operand(q, sq), ok = operand(k, sk), ov = operand(v, sv);
+  const Operand om = mask_operand(mask, kind, sm);
   attention::ForwardArgs a{};
   a.p = problem(oq, L, S, E, Ev, scale, causal, kind, om);
   a.q = oq.view();
@@ -152,18 +165,18 @@ void sdpa_backward(const py::array& dout, const py::array& q, const py::array& k
                    bool causal) {
   const char* fn = "scaled_dot_product_attention_backward";
   const int nd = static_cast<int>(q.ndim());
-  const Operand oq = input(fn, q, "q", nd), ok = input(fn, k, "k", nd), ov = input(fn, v, "v", nd);
+  const auto sq = input(fn, q, "q", nd), sk = input(fn, k, "k", nd), sv = input(fn, v, "v", nd);
   check_qkv(fn, q, k, v);
   const int64_t L = q.shape(nd - 2), E = q.shape(nd - 1), S = k.shape(nd - 2), Ev = v.shape(nd - 1);
-  const Operand og = input(fn, dout, "dout", nd), oo = input(fn, out, "out", nd);
+  const auto sg = input(fn, dout, "dout", nd), so = input(fn, out, "out", nd);
   check_shape(fn, dout, "dout", q, 2, {L, Ev});
   check_shape(fn, out, "out", q, 2, {L, Ev});
   float32_strides(lse, "lse");
   check_shape(fn, lse, "lse", q, 2, {L});
   if (!(lse.flags() & py::array::c_style))
     throw py::value_error(std::string(fn) + ": lse must be C-contiguous");
-  attention::MaskKind kind;
-  const Operand om = mask_operand(fn, mask, q, L, S, kind);
+  std::vector<int64_t> sm;
+  const attention::MaskKind kind = check_mask(fn, mask, q, L, S, sm);
   if (causal && kind != attention::MaskKind::none)
     throw py::value_error(std::string(fn) + ": attn_mask and is_causal=True cannot be combined");
   check_shape(fn, dq, "dq", q, 2, {L, E});
@@ -176,7 +189,10 @@ void sdpa_backward(const py::array& dout, const py::array& q, const py::array& k
   float* dk_data = output(fn, dk, "dk", inputs);
   inputs.push_back(dk);
   float* dv_data = output(fn, dv, "dv", inputs);
+  if (dq.size() == 0 && dk.size() == 0 && dv.size() == 0) return;  // however many batch items
 
+  const Operand oq = operand(q, sq), ok = operand(k, sk), ov = operand(v, sv);
+  const Operand og = operand(dout, sg), oo = operand(out, so), om = mask_operand(mask, kind, sm);
   attention::BackwardArgs a{};
   a.p = problem(oq, L, S, E, Ev, scale, causal, kind, om);
   a.dout = og.view();

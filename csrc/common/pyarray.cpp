@@ -45,6 +45,22 @@ bool overlap(const py::array& x, const py::array& y) {
   return xl <= yh && yl <= xh;
 }
 
+int64_t checked_size(const std::vector<int64_t>& sizes, const std::string& what,
+                     int64_t itemsize) {
+  int64_t product = 1;
+  std::string dims;
+  bool overflow = false;
+  for (int64_t n : sizes) {
+    overflow = overflow || n < 0 || __builtin_mul_overflow(product, n, &product);
+    dims += (dims.empty() ? "" : " x ") + std::to_string(n);
+  }
+  int64_t bytes;
+  if (overflow || __builtin_mul_overflow(product, itemsize, &bytes))
+    throw py::value_error(what + " is too large: " + dims + " elements of " +
+                          std::to_string(itemsize) + " bytes pass 2**63 bytes");
+  return product;
+}
+
 std::vector<int64_t> batch_offsets(const py::array& x, const std::vector<int64_t>& strides, int batch_dims) {
   std::vector<int64_t> offsets{0};
   for (int d = 0; d < batch_dims; ++d) {

@@ -69,6 +69,11 @@ conv::Geometry geometry(const char* fn, const std::array<int64_t, 4>& x_shape, i
                           pair_str(dilation) + " is larger than the padded input (" +
                           std::to_string(g.h + padding[0] + padding[1]) + ", " +
                           std::to_string(g.w + padding[2] + padding[3]) + ")");
+  // the kernels index an image's column matrix (C*R*S, P*Q) and the output (N, K, P, Q)
+  checked_size({g.c, g.r, g.s, g.p, g.q},
+               f + ": the column matrix of an image (C*R*S, P*Q) for the kernel " +
+                   pair_str(kernel));
+  checked_size({g.n, g.k, g.p, g.q}, f + ": the output (N, K, P, Q)");
   return g;
 }
 
@@ -80,7 +85,7 @@ py::array im2col(const py::array& x, Pair kernel, Pair stride, Pair padding, Pai
   const conv::Tensor4 xt = tensor4(x, "x");
   const conv::Geometry g = geometry("im2col", shape4(x), 0, kernel, stride,
                                     {padding[0], padding[0], padding[1], padding[1]}, dilation, 1);
-  py::array_t<float> cols({g.n, g.c * g.r * g.s, g.p * g.q});
+  auto cols = new_array<float>({g.n, g.c * g.r * g.s, g.p * g.q}, "im2col: cols");
   float* out = cols.mutable_data();
   {
     py::gil_scoped_release release;
@@ -100,7 +105,7 @@ py::array col2im(const py::array& cols, std::array<int64_t, 4> x_shape, Pair ker
     throw py::value_error("col2im: cols must have shape (" + std::to_string(g.n) + ", " +
                           std::to_string(g.c * g.r * g.s) + ", " + std::to_string(g.p * g.q) +
                           ") for this x_shape, kernel and padding, got " + shape_str(cols));
-  py::array_t<float> x({g.n, g.c, g.h, g.w});
+  auto x = new_array<float>({g.n, g.c, g.h, g.w}, "col2im: the image of x_shape");
   float* out = x.mutable_data();
   {
     py::gil_scoped_release release;
@@ -114,7 +119,8 @@ conv::Geometry conv_geometry(const char* fn, const py::array& x, const py::array
                              Quad padding, Pair dilation, int64_t groups) {
   require_rank(fn, "x", x, 4);
   require_rank(fn, "w", w, 4);
-  if (groups <= 0 || x.shape(1) != w.shape(1) * groups || w.shape(0) % groups != 0)
+  if (groups <= 0 || x.shape(1) % groups != 0 || x.shape(1) / groups != w.shape(1) ||
+      w.shape(0) % groups != 0)
     throw py::value_error(std::string(fn) + ": x " + shape_str(x) + " and w " + shape_str(w) +
                           " do not match with groups=" + std::to_string(groups) +
                           " (need C == w.shape[1] * groups and K % groups == 0)");

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <exception>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include "conv/conv.h"
@@ -218,6 +219,14 @@ void backward_image(const Geometry& g, const Plan& plan, const UKernel& uk, int 
   }
 }
 
+// a * b elements of scratch, or std::length_error (a ValueError in Python) if that wraps around.
+int64_t scratch_size(int64_t a, int64_t b) {
+  int64_t n;
+  if (__builtin_mul_overflow(a, b, &n))
+    throw std::length_error("conv2d: the scratch space would pass 2**63 elements");
+  return n;
+}
+
 // Rethrows, after an OpenMP region, the first exception any of its threads caught.
 class ErrorSlot {
  public:
@@ -263,7 +272,7 @@ void conv2d_forward(const Geometry& g, Tensor4 x, Tensor4 w, const float* b, int
     return;
   }
   // (image, chunk) pairs over the threads, consecutive chunks of an image on one thread.
-  std::vector<float> buf(buf_size * threads);
+  std::vector<float> buf(scratch_size(buf_size, threads));
   ErrorSlot error;
 #pragma omp parallel num_threads(threads)
   {
@@ -333,9 +342,10 @@ void conv2d_backward(const Geometry& g, Tensor4 dy, Tensor4 x, Tensor4 w, float*
   // Images over the threads. Each thread sums dW and db into a partial of its own (thread 0
   // straight into dw), and the partials are added in thread order: the result does not depend on
   // timing.
-  std::vector<float> cols(cols_size * threads), dcols(dcols_size * threads);
-  std::vector<float> dw_partial(dw ? dw_size * (threads - 1) : 0);
-  std::vector<double> db_partial(db ? g.k * threads : 0);
+  std::vector<float> cols(scratch_size(cols_size, threads));
+  std::vector<float> dcols(scratch_size(dcols_size, threads));
+  std::vector<float> dw_partial(dw ? scratch_size(dw_size, threads - 1) : 0);
+  std::vector<double> db_partial(db ? scratch_size(g.k, threads) : 0);
   if (dw) std::fill(dw, dw + dw_size, 0.0f);
   ErrorSlot error;
 #pragma omp parallel num_threads(threads)

@@ -49,6 +49,7 @@ py::array gemm_arrays(const py::array& a, const py::array& b, py::array out, boo
   if (trans_a) std::swap(ma.rs, ma.cs);
   if (trans_b) std::swap(mb.rs, mb.cs);
 
+  if (out.size() == 0) return out;  // however many batch items: nothing to write
   if (nd == 2) {
     py::gil_scoped_release release;
     gemm::sgemm(m, n, k, alpha, ma, mb, beta, mc);

@@ -85,6 +85,13 @@ void check_weights(const py::array& w_ih, const py::array& w_hh, int64_t I, int6
   checked(w_hh, "w_hh", {4 * H, H});
 }
 
+// The gates of every step, (T*B, 4H), must be addressable: x may be a view of far fewer
+// elements (a broadcast, or I = 0) and H comes from w_hh alone.
+void check_gates(const py::array& x, const py::array& w_hh) {
+  checked_size({x.shape(0), x.shape(1), 4, w_hh.shape(1)},
+               "lstm: the gates (T*B, 4H) of x " + shape_str(x) + " and w_hh " + shape_str(w_hh));
+}
+
 gemm::ConstMatrix matrix(const py::array& a) {
   const auto s = float32_strides(a, "matrix");
   return {static_cast<const float*>(a.data()), s[0], s[1]};
@@ -98,6 +105,7 @@ py::tuple lstm_forward(const py::array& x, const py::object& h0, const py::objec
   checked(x, "x", {-1, -1, -1});
   checked(w_hh, "w_hh", {-1, -1});
   const int64_t T = x.shape(0), B = x.shape(1), I = x.shape(2), H = w_hh.shape(1);
+  check_gates(x, w_hh);
   check_weights(w_ih, w_hh, I, H);
   lstm::LayerForward a{};
   a.T = T;
@@ -158,6 +166,7 @@ py::tuple lstm_backward(const py::array& dy, const py::object& dh_n, const py::o
   checked(x, "x", {-1, -1, -1});
   checked(w_hh, "w_hh", {-1, -1});
   const int64_t T = x.shape(0), B = x.shape(1), I = x.shape(2), H = w_hh.shape(1);
+  check_gates(x, w_hh);
   check_weights(w_ih, w_hh, I, H);
   lstm::LayerBackward a{};
   a.T = T;

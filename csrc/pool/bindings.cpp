@@ -103,8 +103,8 @@ void check_grad(const std::string& fn, const py::array& dy, const std::vector<in
                             shape_str(dy));
 }
 
-py::array_t<float> empty_f32(const std::vector<int64_t>& shape) {
-  return py::array_t<float>(shape);
+py::array_t<float> empty_f32(const std::string& fn, const std::vector<int64_t>& shape) {
+  return new_array<float>(shape, fn + ": the output " + dims_str(shape));
 }
 
 py::tuple max_pool2d(const py::array& x, Pair k, Pair s, Pair pad, Pair d, bool ceil_mode) {
@@ -112,8 +112,8 @@ py::tuple max_pool2d(const py::array& x, Pair k, Pair s, Pair pad, Pair d, bool 
   const pool::ConstPlanes xp = planes_of(fn, x, "x");
   check_image(fn, x);
   const pool::Window g = window(fn, x.shape(2), x.shape(3), k, s, pad, d, ceil_mode);
-  auto y = empty_f32({xp.N, xp.C, g.P, g.Q});
-  py::array_t<int64_t> idx(std::vector<int64_t>{xp.N, xp.C, g.P, g.Q});
+  auto y = empty_f32(fn, {xp.N, xp.C, g.P, g.Q});
+  auto idx = new_array<int64_t>({xp.N, xp.C, g.P, g.Q}, fn + ": the indices");
   float* yp = y.mutable_data();
   int64_t* ip = idx.mutable_data();
   {
@@ -131,11 +131,13 @@ py::array max_pool2d_backward(const py::array& dy, const py::array& indices,
   check_grad(fn, dy, xs, dy.shape(2), dy.shape(3));
   if (!indices.dtype().equal(py::dtype::of<int64_t>()) || !(indices.flags() & py::array::c_style))
     throw py::type_error(fn + ": indices must be a C-contiguous int64 array");
+  if (reinterpret_cast<uintptr_t>(indices.data()) % alignof(int64_t) != 0)
+    throw py::value_error(fn + ": indices is not aligned to int64");
   if (indices.ndim() != 4 || !std::equal(dy.shape(), dy.shape() + 4, indices.shape()))
     throw py::value_error(fn + ": indices must have dy's shape " + shape_str(dy) + ", got " +
                           shape_str(indices));
   pool::Window g{xs[2], xs[3], dy.shape(2), dy.shape(3), 1, 1, 1, 1, 0, 0, 1, 1, true, 0};
-  auto dx = empty_f32(xs);
+  auto dx = empty_f32(fn, xs);
   float* dxp = dx.mutable_data();
   const auto* ip = static_cast<const int64_t*>(indices.data());
   bool ok;
@@ -164,7 +166,7 @@ py::array avg_pool2d(const py::array& x, Pair k, Pair s, Pair pad, bool ceil_mod
   check_image(fn, x);
   const pool::Window g =
       avg_window(fn, x.shape(2), x.shape(3), k, s, pad, ceil_mode, count_include_pad, divisor);
-  auto y = empty_f32({xp.N, xp.C, g.P, g.Q});
+  auto y = empty_f32(fn, {xp.N, xp.C, g.P, g.Q});
   float* yp = y.mutable_data();
   {
     py::gil_scoped_release release;
@@ -184,7 +186,7 @@ py::array avg_pool2d_backward(const py::array& dy, const std::vector<int64_t>& x
   const pool::Window g =
       avg_window(fn, xs[2], xs[3], k, s, pad, ceil_mode, count_include_pad, divisor);
   check_grad(fn, dy, xs, g.P, g.Q);
-  auto dx = empty_f32(xs);
+  auto dx = empty_f32(fn, xs);
   float* dxp = dx.mutable_data();
   {
     py::gil_scoped_release release;
@@ -207,7 +209,7 @@ py::array adaptive_avg_pool2d(const py::array& x, Pair output_size) {
   const pool::ConstPlanes xp = planes_of(fn, x, "x");
   const pool::Window g =
       adaptive_window(fn, x.shape(2), x.shape(3), output_size.first, output_size.second);
-  auto y = empty_f32({xp.N, xp.C, g.P, g.Q});
+  auto y = empty_f32(fn, {xp.N, xp.C, g.P, g.Q});
   float* yp = y.mutable_data();
   {
     py::gil_scoped_release release;
@@ -222,7 +224,7 @@ py::array adaptive_avg_pool2d_backward(const py::array& dy, const std::vector<in
   const auto xs = image_shape(fn, x_shape);
   const pool::Window g = adaptive_window(fn, xs[2], xs[3], dy.shape(2), dy.shape(3));
   check_grad(fn, dy, xs, g.P, g.Q);
-  auto dx = empty_f32(xs);
+  auto dx = empty_f32(fn, xs);
   float* dxp = dx.mutable_data();
   {
     py::gil_scoped_release release;

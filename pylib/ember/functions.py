@@ -10,6 +10,8 @@ float32 arrays, in the forward and the backward pass; other dtypes use the array
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ember import _device, ops
@@ -461,7 +463,7 @@ class Linear(Function):
     """y = x @ w.T + b: x (..., in), w (out, in), b (out,) or None."""
 
     def forward(self, x, w, b=None):
-        x_rows = x.reshape(-1, x.shape[-1])
+        x_rows = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])  # not -1: there may be 0 features
         self.save_for_backward(x_rows, w)
         self.x_shape = x.shape
         y = gemm(x_rows, w, trans_b=True, c=b)

@@ -639,6 +639,11 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor:
         array = moved.astype(dtype or data.dtype, copy=moved is data)
         return Tensor(array, requires_grad=requires_grad)
     array = np.array(data, dtype=dtype, copy=True)
+    if array.dtype.kind not in "biufc":
+        raise TypeError(
+            f"tensor: data must be numbers (bool, int, float or complex), got {type(data).__name__}"
+            f" of dtype {array.dtype}"
+        )
     from_python = not isinstance(data, (np.ndarray, np.generic))
     if dtype is None and array.dtype == np.float64 and from_python:
         array = array.astype(np.float32)  # Python floats become float32, PyTorch's default

@@ -13,8 +13,8 @@ import math
 import numpy as np
 
 from ember.autograd import array_module
+from ember.nn import _checks, init
 from ember.nn import functional as F
-from ember.nn import init
 from ember.nn.linear import Linear
 from ember.nn.module import Module, Parameter
 from ember.tensor import Tensor, _unwrap
@@ -54,6 +54,8 @@ class MultiheadAttention(Module):
         batch_first: bool = False,
     ):
         super().__init__()
+        _checks.size("MultiheadAttention", "embed_dim", embed_dim)
+        _checks.size("MultiheadAttention", "num_heads", num_heads)
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(
                 f"embed_dim and num_heads must be greater than 0, got embed_dim={embed_dim} "
@@ -132,6 +134,19 @@ class MultiheadAttention(Module):
         average_attn_weights: bool = True,
         is_causal: bool = False,
     ):
+        for name, x in (("query", query), ("key", key), ("value", value)):
+            _checks.tensor("MultiheadAttention", name, x, like=self.in_proj_weight)
+            if x.ndim not in (2, 3):
+                raise AssertionError(
+                    f"{name} should be unbatched 2D or batched 3D tensor but received "
+                    f"{x.ndim}-D {name} tensor"
+                )
+        # plain arrays as Tensors (an array passed twice becomes one Tensor, as for self-attention)
+        tensors = {}
+        query, key, value = (
+            x if isinstance(x, Tensor) else tensors.setdefault(id(x), Tensor(x))
+            for x in (query, key, value)
+        )
         batched = query.ndim == 3
         if batched and self.batch_first:
             same_kv = key is value

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ember.nn import _checks, init
 from ember.nn import functional as F
-from ember.nn import init
 from ember.nn.module import Module, Parameter
 from ember.ops._validate import pair
 
@@ -31,7 +31,10 @@ class Conv2d(Module):
         dtype=None,
     ):
         super().__init__()
-        if groups < 1 or in_channels % groups or out_channels % groups:
+        in_channels = _checks.size("Conv2d", "in_channels", in_channels)
+        out_channels = _checks.size("Conv2d", "out_channels", out_channels)
+        groups = _checks.size("Conv2d", "groups", groups, 1)
+        if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must be "
                 f"divisible by groups ({groups})"

@@ -15,6 +15,7 @@ import numpy as np
 
 from ember import _device, _random, functions, ops
 from ember.autograd import Function, array_module
+from ember.nn import _checks
 from ember.tensor import Tensor, _unwrap
 
 __all__ = [
@@ -112,6 +113,7 @@ class _Conv2d(Function):
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """As torch.nn.functional.conv2d: input (N, C, H, W) or (C, H, W), weight (K, C/groups, R, S);
     padding also 'same' or 'valid'. Forward and backward on ember's im2col + GEMM kernels."""
+    _checks.tensor("conv2d", "input", input, like=weight)
     return _Conv2d.apply(
         input, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups
     )
@@ -131,6 +133,7 @@ def max_pool2d(
     input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
 ):
     """As torch.nn.functional.max_pool2d (indices int64, flat over each input plane)."""
+    _checks.tensor("max_pool2d", "input", input)
     y, indices = _MaxPool2d.apply(
         input,
         kernel_size=kernel_size,
@@ -161,6 +164,7 @@ def avg_pool2d(
     divisor_override=None,
 ):
     """As torch.nn.functional.avg_pool2d."""
+    _checks.tensor("avg_pool2d", "input", input)
     return _AvgPool2d.apply(
         input,
         kernel_size=kernel_size,
@@ -183,11 +187,18 @@ class _AdaptiveAvgPool2d(Function):
 
 def adaptive_avg_pool2d(input, output_size):
     """As torch.nn.functional.adaptive_avg_pool2d (output_size an int, a pair, None keeps)."""
+    _checks.tensor("adaptive_avg_pool2d", "input", input)
     return _AdaptiveAvgPool2d.apply(input, output_size=output_size)
 
 
 def linear(input, weight, bias=None):
     """input @ weight.T + bias: input (..., in), weight (out, in), bias (out,); on ember's GEMM."""
+    _checks.tensor("linear", "input", input, like=weight)
+    if input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
+        raise ValueError(
+            f"linear: input {tuple(input.shape)} must end in weight {tuple(weight.shape)}'s "
+            f"{weight.shape[-1]} features"
+        )
     return functions.Linear.apply(input, weight, bias)
 
 
@@ -315,9 +326,14 @@ class _Embedding(Function):
 
 def embedding(input, weight, padding_idx=None):
     """Rows of weight (num_embeddings, dim) picked by the integer tensor input."""
+    _checks.tensor("embedding", "input", input, floating=False)
     indices = _unwrap(input)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got {indices.dtype}")
+    rows = weight.shape[0]
+    if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= rows):
+        bad = int(indices.min()) if int(indices.min()) < 0 else int(indices.max())
+        raise IndexError(f"embedding: index {bad} out of range [0, {rows}) of the weight's rows")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += weight.shape[0]
     return _Embedding.apply(weight, indices=indices, padding_idx=padding_idx)
@@ -458,6 +474,10 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     targets that are not ignore_index."""
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
+    _checks.tensor("nll_loss", "input", input)
+    _checks.tensor("nll_loss", "target", target, floating=False)
+    if input.ndim == 0:
+        raise ValueError("nll_loss: input must have a class dimension, got a 0-D tensor")
     labels = _unwrap(target)
     _check_same_device(input, labels, weight)
     unbatched = input.ndim == 1
@@ -502,6 +522,10 @@ def cross_entropy(
     uniformly over the classes, as PyTorch."""
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    _checks.tensor("cross_entropy", "input", input)
+    _checks.tensor("cross_entropy", "target", target, floating=False)
+    if input.ndim == 0:
+        raise ValueError("cross_entropy: input must have a class dimension, got a 0-D tensor")
     class_dim = 0 if input.ndim == 1 else 1
     num_classes = input.shape[class_dim]
     logp = functions.LogSoftmax.apply(input, dim=class_dim)
@@ -510,6 +534,11 @@ def cross_entropy(
     labels = _unwrap(target)
 
     if labels.dtype.kind == "f":  # class probabilities
+        if labels.shape != tuple(input.shape):
+            raise ValueError(
+                f"cross_entropy: class probabilities target {labels.shape} must have input's "
+                f"shape {tuple(input.shape)}"
+            )
         probs = target if isinstance(target, Tensor) else Tensor(labels)
         if label_smoothing:
             probs = probs * (1 - label_smoothing) + label_smoothing / num_classes

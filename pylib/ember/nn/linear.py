@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ember.nn import _checks, init
 from ember.nn import functional as F
-from ember.nn import init
 from ember.nn.module import Module, Parameter
 
 __all__ = ["Flatten", "Identity", "Linear"]
@@ -18,6 +18,8 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
         super().__init__()
+        in_features = _checks.size("Linear", "in_features", in_features)
+        out_features = _checks.size("Linear", "out_features", out_features)
         self.in_features, self.out_features = in_features, out_features
         dtype = np.float32 if dtype is None else dtype
         self.weight = Parameter(np.empty((out_features, in_features), dtype))

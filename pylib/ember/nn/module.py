@@ -286,6 +286,13 @@ class Module:
                     f"size mismatch for {key}: copying a param with shape {tuple(array.shape)} "
                     f"from checkpoint, the shape in current model is {target.shape}."
                 )
+            elif array.dtype.kind not in "biuf" and array.dtype != target.dtype:
+                # real numbers cast as PyTorch's copy_ does; anything else would fail half-way
+                # through the copy (or drop an imaginary part)
+                errors.append(
+                    f"dtype mismatch for {key}: copying a param of dtype {array.dtype} from "
+                    f"checkpoint, the dtype in current model is {target.dtype}."
+                )
             values[key] = array
         if errors:
             raise RuntimeError(

@@ -87,6 +87,11 @@ class _BatchNorm(Module):
                 f"{type(self).__name__}: expected {' or '.join(map(str, self.expected_ndim))}-D "
                 f"input, got shape {input.shape}"
             )
+        if input.shape[1] != self.num_features:
+            raise ValueError(
+                f"{type(self).__name__}: input {tuple(input.shape)} has {input.shape[1]} "
+                f"channels, expected num_features={self.num_features}"
+            )
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data += 1

@@ -13,8 +13,8 @@ import numpy as np
 
 from ember import ops
 from ember.autograd import Function, array_module
+from ember.nn import _checks, init
 from ember.nn import functional as F
-from ember.nn import init
 from ember.nn.module import Module, Parameter
 from ember.tensor import cat, stack
 
@@ -77,6 +77,15 @@ def _uniform_parameters(module: Module, hidden_size: int) -> None:
         init.uniform_(p, -bound, bound)
 
 
+def _state_pair(owner: str, hx, like) -> tuple:
+    """hx = (h, c) after checking it is a pair of float tensors of the weights' dtype."""
+    if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+        raise TypeError(f"{owner}: hx must be a pair (h, c) of Tensors, got {type(hx).__name__}")
+    for name, state in zip(("h", "c"), hx, strict=True):
+        _checks.tensor(owner, f"hx's {name}", state, like=like)
+    return tuple(hx)
+
+
 class LSTMCell(Module):
     """One LSTM step, forward(input, hx=None) -> (h', c'): input (B, I) or (I,), hx a pair
     (h, c) of (B, H) / (H,) (zeros if None). weight_ih (4H, I), weight_hh (4H, H), bias_ih and
@@ -84,6 +93,8 @@ class LSTMCell(Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
         super().__init__()
+        input_size = _checks.size("LSTMCell", "input_size", input_size)
+        hidden_size = _checks.size("LSTMCell", "hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.weight_ih = Parameter(np.empty((4 * hidden_size, input_size), np.float32))
         self.weight_hh = Parameter(np.empty((4 * hidden_size, hidden_size), np.float32))
@@ -99,9 +110,10 @@ class LSTMCell(Module):
         _uniform_parameters(self, self.hidden_size)
 
     def forward(self, input, hx=None):
+        _checks.tensor("LSTMCell", "input", input, like=self.weight_ih)
         if input.ndim not in (1, 2):
             raise ValueError(f"LSTMCell: Expected input to be 1D or 2D, got {input.ndim}D instead")
-        h, c = (None, None) if hx is None else hx
+        h, c = (None, None) if hx is None else _state_pair("LSTMCell", hx, self.weight_ih)
         return _LSTMCell.apply(
             input, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
         )
@@ -136,10 +148,9 @@ class LSTM(Module):
                 "dropout should be a number in range [0, 1] representing the probability of an "
                 "element being zeroed"
             )
-        if hidden_size <= 0:
-            raise ValueError(f"hidden_size must be greater than zero, got {hidden_size}")
-        if num_layers <= 0:
-            raise ValueError(f"num_layers must be greater than zero, got {num_layers}")
+        input_size = _checks.size("LSTM", "input_size", input_size, 1)
+        hidden_size = _checks.size("LSTM", "hidden_size", hidden_size, 1)
+        num_layers = _checks.size("LSTM", "num_layers", num_layers, 1)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
         self.dropout, self.bidirectional = float(dropout), bidirectional
@@ -171,6 +182,9 @@ class LSTM(Module):
         )
 
     def forward(self, input, hx=None):
+        _checks.tensor("LSTM", "input", input, like=self.weight_ih_l0)
+        if hx is not None:
+            hx = _state_pair("LSTM", hx, self.weight_ih_l0)
         if input.ndim not in (2, 3):
             raise ValueError(f"LSTM: Expected input to be 2D or 3D, got {input.ndim}D instead")
         if input.shape[-1] != self.input_size:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ember.nn import _checks, init
 from ember.nn import functional as F
-from ember.nn import init
 from ember.nn.module import Module, Parameter
 
 __all__ = ["Embedding"]
@@ -17,6 +17,8 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, dtype=None):
         super().__init__()
+        num_embeddings = _checks.size("Embedding", "num_embeddings", num_embeddings)
+        embedding_dim = _checks.size("Embedding", "embedding_dim", embedding_dim)
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError("padding_idx must be within num_embeddings")

@@ -9,6 +9,8 @@ import numpy as np
 
 FLOAT32 = np.dtype(np.float32)
 FLOAT64 = np.dtype(np.float64)
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
 
 
 def is_cupy(x) -> bool:
@@ -39,6 +41,27 @@ def check_arrays(fn: str, **arrays) -> np.dtype:
     return dtype
 
 
+def require(fn: str, **arrays) -> None:
+    """TypeError for each argument given as None that must be an array."""
+    for name, x in arrays.items():
+        if x is None:
+            library = "CuPy" if any(is_cupy(y) for y in arrays.values()) else "NumPy"
+            raise TypeError(f"{fn}: {name} must be a {library} array, got None")
+
+
+def check_size(fn: str, shape, what: str) -> None:
+    """ValueError naming `what` if a float32 array of `shape` would pass NumPy's (and the
+    kernels' int64) limit of 2**63 - 1 bytes: such a size is a bad argument, not a lack of
+    memory. The product is exact (Python ints), so it cannot overflow itself."""
+    size = 1
+    for n in shape:
+        size *= int(n)
+    if size * 4 > INT64_MAX:
+        raise ValueError(
+            f"{fn}: {what} would have shape {tuple(int(n) for n in shape)}, more than 2**63 bytes"
+        )
+
+
 def check_ndim(fn: str, name: str, x: np.ndarray, ndim: int) -> None:
     if x.ndim != ndim:
         raise ValueError(f"{fn}: {name} must be {ndim}-D, got shape {x.shape}")
@@ -67,9 +90,6 @@ def kernel_ready(x: np.ndarray) -> np.ndarray:
 def has_aliased_elements(x: np.ndarray) -> bool:
     """True if two indices of x address one element (a zero stride on a dimension longer than 1)."""
     return x.size > 1 and any(n > 1 and s == 0 for n, s in zip(x.shape, x.strides, strict=True))
-
-
-INT32_MAX = 2**31 - 1
 
 
 def is_int(v) -> bool:

@@ -15,8 +15,10 @@ from ember.ops._validate import (
     FLOAT64,
     check_arrays,
     check_scalar,
+    check_size,
     is_cupy,
     kernel_ready,
+    require,
 )
 from ember.ref.attention import dropout_seed, sum_to_shape
 
@@ -105,6 +107,13 @@ def _shapes(fn, q, k, v, attn_mask, is_causal, scale):
     return batch, L, S, E, v.shape[-1], scale
 
 
+def _check_outputs(fn, batch, rows, cols, q, k, v):
+    """The largest output, batch + (rows, cols), is addressable: the leading dimensions may
+    broadcast to more batch items than any input has."""
+    what = f"an output for q {q.shape}, k {k.shape} and v {v.shape}"
+    check_size(fn, batch + (rows, max(cols, 1)), what)
+
+
 def _broadcast(x, shape):
     return np.broadcast_to(kernel_ready(x), shape)
 
@@ -134,18 +143,22 @@ def scaled_dot_product_attention(
     CuPy arrays (float32, or bfloat16 with float32 lse) run ember's CUDA kernels on CuPy's
     current stream; head dimensions up to 128."""
     fn = "scaled_dot_product_attention"
+    require(fn, q=q, k=k, v=v)
     if any_cupy(q, k, v, attn_mask):
         return _sdpa_cuda(q, k, v, attn_mask, dropout_p, is_causal, scale, return_lse)
     dtype = check_arrays(fn, q=q, k=k, v=v)
     _check_mask(fn, attn_mask, dtype)
     batch, L, S, E, Ev, scale = _shapes(fn, q, k, v, attn_mask, is_causal, scale)
     dropout_p = _check_dropout(fn, dropout_p)
+    _check_outputs(fn, batch, L, Ev, q, k, v)
     if dtype is FLOAT64:
         return ref.scaled_dot_product_attention(
             q, k, v, attn_mask, dropout_p, is_causal, scale, return_lse=return_lse
         )
     out = np.empty(batch + (L, Ev), np.float32)
     lse = np.empty(batch + (L,), np.float32)
+    if lse.size == 0:  # no queries: nothing to compute, however many batch items
+        return (out, lse) if return_lse else out
     _C.sdpa_forward(
         _broadcast(q, batch + (L, E)),
         _broadcast(k, batch + (S, E)),
@@ -175,6 +188,7 @@ def scaled_dot_product_attention_backward(
     recomputes the scores (bitwise reproducible; bfloat16 arrays then run the float32 kernels on
     float32 copies). NumPy arrays are always deterministic (for a given thread count)."""
     fn = "scaled_dot_product_attention_backward"
+    require(fn, dout=dout, q=q, k=k, v=v, out=out, lse=lse)
     if any_cupy(dout, q, k, v, out, lse, attn_mask):
         return _sdpa_backward_cuda(
             dout, q, k, v, out, lse, attn_mask, is_causal, scale, bool(deterministic)
@@ -182,6 +196,7 @@ def scaled_dot_product_attention_backward(
     dtype = check_arrays(fn, dout=dout, q=q, k=k, v=v, out=out, lse=lse)
     _check_mask(fn, attn_mask, dtype)
     batch, L, S, E, Ev, scale = _shapes(fn, q, k, v, attn_mask, is_causal, scale)
+    _check_outputs(fn, batch, max(L, S), max(E, Ev), q, k, v)
     _check_backward_shapes(fn, batch, L, Ev, q, v, dout, out, lse)
     if dtype is FLOAT64:
         return ref.scaled_dot_product_attention_backward(
@@ -190,13 +205,15 @@ def scaled_dot_product_attention_backward(
     dq = np.empty(batch + (L, E), np.float32)
     dk = np.empty(batch + (S, E), np.float32)
     dv = np.empty(batch + (S, Ev), np.float32)
+    if dq.size == dk.size == dv.size == 0:  # however many batch items
+        return sum_to_shape(dq, q.shape), sum_to_shape(dk, k.shape), sum_to_shape(dv, v.shape)
     _C.sdpa_backward(
         kernel_ready(dout),
         _broadcast(q, batch + (L, E)),
         _broadcast(k, batch + (S, E)),
         _broadcast(v, batch + (S, Ev)),
         kernel_ready(out),
-        np.ascontiguousarray(lse, dtype=np.float32),
+        np.require(lse, np.float32, ["C_CONTIGUOUS", "ALIGNED"]),
         _mask_for_kernel(attn_mask, batch + (L, S)),
         dq,
         dk,

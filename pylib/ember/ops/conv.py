@@ -17,7 +17,7 @@ from ember.ops._cuda import (
     empty,
     tf32_allowed,
 )
-from ember.ops._validate import FLOAT64, kernel_ready, pair
+from ember.ops._validate import FLOAT64, check_size, kernel_ready, pair, require
 
 __all__ = ["col2im", "conv2d", "conv2d_backward", "im2col"]
 
@@ -64,11 +64,17 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     row (c*R + r)*S + s holds channel c under kernel tap (r, s). Unbatched (C, H, W) gives
     (C*R*S, L)."""
     fn = "im2col"
+    require(fn, x=x)
     dtype, cuda = check_host_or_device_arrays(fn, x=x)
     if x.ndim not in (3, 4):
         raise ValueError(f"{fn}: x must be (C, H, W) or (N, C, H, W), got shape {x.shape}")
     kernel, stride, pads, dilation = _window_args(fn, kernel_size, stride, padding, dilation)
     p, q = _output(fn, x.shape, kernel, stride, pads, dilation, f"x {x.shape}")
+    check_size(
+        fn,
+        (*x.shape[:-3], x.shape[-3] * kernel[0] * kernel[1], p * q),
+        f"cols of x {x.shape} with kernel_size {kernel}",
+    )
     if cuda:
         xb = x if x.ndim == 4 else x[np.newaxis]
         n, c = xb.shape[:2]
@@ -89,6 +95,7 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
     x of shape x_shape = (N, C, H, W) -> x, the windows summed where they overlap. Unbatched:
     cols (C*R*S, L) and x_shape (C, H, W)."""
     fn = "col2im"
+    require(fn, cols=cols)
     dtype, cuda = check_host_or_device_arrays(fn, cols=cols)
     if cols.ndim not in (2, 3):
         raise ValueError(f"{fn}: cols must be (C*R*S, L) or (N, C*R*S, L), got shape {cols.shape}")
@@ -102,6 +109,7 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
             f"{fn}: x_shape must be the {cols.ndim + 1}-D shape of the image cols {cols.shape} "
             f"came from, got {x_shape}"
         )
+    check_size(fn, x_shape, "the image of x_shape")
     kernel, stride, pads, dilation = _window_args(fn, kernel_size, stride, padding, dilation)
     p, q = _output(fn, x_shape, kernel, stride, pads, dilation, f"x_shape {x_shape}")
     c = x_shape[-3]
@@ -184,6 +192,9 @@ def _conv_args(fn, x, w, stride, padding, dilation, groups):
         ph, pw = pair(fn, "padding", padding, 0)
         pads = (ph, ph, pw, pw)
     out = _output(fn, x.shape, (r, s), stride, pads, dilation, f"x {x.shape}, w {w.shape}")
+    what = f"for x {x.shape} and w {w.shape}"
+    check_size(fn, (*x.shape[:-3], k, *out), "the output " + what)
+    check_size(fn, (c * r * s, out[0] * out[1]), "the column matrix of an image " + what)
     return stride, pads, dilation, groups, out
 
 
@@ -192,6 +203,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     or None -> y (N, K, P, Q). padding is an int, a pair, 'valid' or 'same' (stride 1 only; an
     even kernel pads one more at the bottom/right, as PyTorch)."""
     fn = "conv2d"
+    require(fn, x=x, w=w)
     dtype, cuda = check_host_or_device_arrays(fn, x=x, w=w, b=b)
     stride, pads, dilation, groups, out = _conv_args(fn, x, w, stride, padding, dilation, groups)
     if b is not None and b.shape != (w.shape[0],):
@@ -217,6 +229,7 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, need=(T
     """Gradients of conv2d(x, w, b, ...) given dy = dL/dy: (dx, dw, db), each None where `need`
     says False. dy has the output's shape; db is dy summed over all but the channel axis."""
     fn = "conv2d_backward"
+    require(fn, dy=dy, x=x, w=w)
     dtype, cuda = check_host_or_device_arrays(fn, dy=dy, x=x, w=w)
     stride, pads, dilation, groups, out = _conv_args(fn, x, w, stride, padding, dilation, groups)
     want = (*x.shape[:-3], w.shape[0], *out)
@@ -225,6 +238,8 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, need=(T
             f"{fn}: dy must have the output's shape {want} for x {x.shape} and w {w.shape}, "
             f"got {dy.shape}"
         )
+    if not isinstance(need, (tuple, list)):
+        raise TypeError(f"{fn}: need must be a tuple of three flags (dx, dw, db), got {need!r}")
     if len(need) != 3:
         raise ValueError(f"{fn}: need must hold three flags (dx, dw, db), got {need!r}")
     need = tuple(bool(n) for n in need)

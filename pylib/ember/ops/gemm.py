@@ -12,9 +12,11 @@ from ember.ops._validate import (
     check_arrays,
     check_ndim,
     check_scalar,
+    check_size,
     has_aliased_elements,
     is_cupy,
     kernel_ready,
+    require,
 )
 
 __all__ = ["gemm", "matmul"]
@@ -27,6 +29,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, out
     propagate, as in BLAS). `out`, if given, must have the result's shape and dtype; it is
     written and returned. It may be `c` but must not overlap `a` or `b`."""
     fn = "gemm"
+    require(fn, a=a, b=b)
     if any_cupy(a, b, c, out):
         return _gemm_cuda(a, b, trans_a, trans_b, alpha, beta, c, out)
     dtype = check_arrays(fn, a=a, b=b, c=c, out=out)
@@ -43,7 +46,9 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, out
         )
     if c is not None and c.shape != (m, n) and _broadcast_shape(c.shape, (m, n)) != (m, n):
         raise ValueError(f"{fn}: c of shape {c.shape} does not broadcast to ({m}, {n})")
-    if out is not None:
+    if out is None:
+        check_size(fn, (m, n), f"the result of a {a.shape} and b {b.shape}")
+    else:
         if out.shape != (m, n):
             raise ValueError(f"{fn}: out must have shape ({m}, {n}), got {out.shape}")
         if not out.flags.writeable:
@@ -147,6 +152,7 @@ def matmul(a, b):
     """As numpy.matmul: 1-D operands are promoted (and the added dimension removed) and the
     leading dimensions broadcast. Runs on ember's batched GEMM."""
     fn = "matmul"
+    require(fn, a=a, b=b)
     if any_cupy(a, b):
         return _matmul_cuda(a, b)
     dtype = check_arrays(fn, a=a, b=b)
@@ -161,7 +167,9 @@ def matmul(a, b):
     out = np.empty(batch + (m, n), dtype=np.float32)
     a2, b2 = kernel_ready(a2), kernel_ready(b2)
     rows = _merge_leading(a2, 1) if b2.ndim == 2 and a2.ndim > 2 else None
-    if rows is not None:
+    if out.size == 0:
+        pass  # nothing to compute (and the batch may count more items than could be listed)
+    elif rows is not None:
         # (..., m, k) @ (k, n) with a foldable A is one GEMM of (prod(...) * m, k) @ (k, n)
         _C.gemm(rows, b2, out.reshape(-1, n))
     elif not batch:
@@ -254,4 +262,5 @@ def _matmul_shape(fn, a_shape, b_shape):
         raise ValueError(
             f"{fn}: batch dimensions of a {tuple(a_shape)} and b {tuple(b_shape)} do not broadcast"
         ) from None
+    check_size(fn, batch + (m, n), f"the result of a {tuple(a_shape)} and b {tuple(b_shape)}")
     return batch, m, k, n

@@ -8,6 +8,7 @@ then each step is one recurrent GEMM and the fused cell. `lstm_cell` is that lay
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ from ember.ops._cuda import (
     empty,
     tf32_allowed,
 )
-from ember.ops._validate import FLOAT32, FLOAT64, is_cupy, kernel_ready
+from ember.ops._validate import FLOAT32, FLOAT64, check_size, is_cupy, kernel_ready, require
 from ember.ref.lstm import LSTMSaved as _RefSaved
 
 __all__ = ["lstm", "lstm_backward", "lstm_cell", "lstm_cell_backward"]
@@ -48,13 +49,6 @@ class LSTMSaved:
 # ---- validation -----------------------------------------------------------------------------
 
 
-def _require(fn, cuda, **arrays):
-    for name, x in arrays.items():
-        if x is None:
-            kind = "CuPy" if cuda else "NumPy"
-            raise TypeError(f"{fn}: {name} must be a {kind} array, got None")
-
-
 def _check_weights(fn, x, w_ih, w_hh, b_ih, b_hh):
     """H, after checking w_ih (4H, I), w_hh (4H, H) and the biases (4H,) against x's I."""
     for name, w in (("w_ih", w_ih), ("w_hh", w_hh)):
@@ -73,6 +67,10 @@ def _check_weights(fn, x, w_ih, w_hh, b_ih, b_hh):
             raise ValueError(
                 f"{fn}: {name} must have shape ({4 * hidden},) for w_hh {w_hh.shape}, got {b.shape}"
             )
+    # the kernels keep the gates of every step: (T * B, 4H) (x may be a view of far fewer elements)
+    check_size(
+        fn, (math.prod(x.shape[:-1]), 4 * hidden), f"the gates of x {x.shape} and w_hh {w_hh.shape}"
+    )
     return hidden
 
 
@@ -191,10 +189,10 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, return_saved=False):
     """One LSTM step: (h_next, c_next), plus an opaque `saved` for lstm_cell_backward when
     return_saved. x (B, I) or unbatched (I,); h and c (B, H) / (H,), or None for zeros."""
     fn = "lstm_cell"
+    require(fn, x=x, w_ih=w_ih, w_hh=w_hh)
     dtype, cuda = check_host_or_device_arrays(
         fn, x=x, h=h, c=c, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh
     )
-    _require(fn, cuda, x=x, w_ih=w_ih, w_hh=w_hh)
     if x.ndim not in (1, 2):
         raise ValueError(f"{fn}: x must be (B, I) or unbatched (I,), got shape {x.shape}")
     hidden = _check_weights(fn, x, w_ih, w_hh, b_ih, b_hh)
@@ -242,10 +240,10 @@ def lstm(x, h0, c0, weights, *, batch_first=False, return_saved=False):
     if not isinstance(weights, (tuple, list)) or len(weights) != 4:
         raise TypeError(f"{fn}: weights must be a tuple (w_ih, w_hh, b_ih, b_hh)")
     w_ih, w_hh, b_ih, b_hh = weights
+    require(fn, x=x, w_ih=w_ih, w_hh=w_hh)
     dtype, cuda = check_host_or_device_arrays(
         fn, x=x, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh
     )
-    _require(fn, cuda, x=x, w_ih=w_ih, w_hh=w_hh)
     if x.ndim not in (2, 3):
         raise ValueError(
             f"{fn}: x must be (T, B, I), (B, T, I) with batch_first, or unbatched (T, I); "

@@ -11,8 +11,21 @@ from __future__ import annotations
 import numpy as np
 
 from ember import _C, ref
-from ember.ops._cuda import any_cupy, check_device_arrays, cuda_module, current_stream
-from ember.ops._validate import FLOAT32, FLOAT64, INT32_MAX, check_arrays, is_cupy, is_int, pair
+from ember.ops._cuda import (
+    check_host_or_device_arrays,
+    cuda_module,
+    current_stream,
+)
+from ember.ops._validate import (
+    FLOAT32,
+    FLOAT64,
+    INT32_MAX,
+    check_size,
+    is_cupy,
+    is_int,
+    pair,
+    require,
+)
 from ember.ref.pool import adaptive_output_size, pooled_size
 
 __all__ = [
@@ -67,6 +80,7 @@ def _x_shape(fn, x_shape, ndim, *, allow_empty_channels=False):
     nonempty = shape[-2:] if allow_empty_channels else shape[-3:]
     if 0 in nonempty:
         raise ValueError(f"{fn}: x_shape must not be empty except in the batch, got {shape}")
+    check_size(fn, shape, "the gradient of x_shape")
     return shape
 
 
@@ -119,14 +133,6 @@ def _batched(x):
     return x[np.newaxis] if x.ndim == 3 else x
 
 
-def _check(fn, **arrays):
-    """(dtype, whether the call goes to the CUDA kernels): CuPy arrays are checked by
-    check_device_arrays (float32 only), NumPy ones by check_arrays."""
-    if any_cupy(*arrays.values()):
-        return check_device_arrays(fn, **arrays), True
-    return check_arrays(fn, **arrays), False
-
-
 def _cuda(fn):
     """(ember._cuda, CuPy, CuPy's current stream) for a call on CuPy arrays."""
     module = cuda_module(fn)
@@ -143,7 +149,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     flat indices h * W + w into each input plane. Ties keep the first maximum in row-major window
     order; a NaN in a window is its maximum (the index of the last NaN, as PyTorch's CPU loop)."""
     fn = "max_pool2d"
-    dtype, on_gpu = _check(fn, x=x)
+    require(fn, x=x)
+    dtype, on_gpu = check_host_or_device_arrays(fn, x=x)
     x4 = _image(fn, "x", x)
     kernel, stride, padding, dilation = _window(fn, kernel_size, stride, padding, dilation)
     p, q = _output_size(fn, x4.shape, kernel, stride, padding, dilation, ceil_mode)
@@ -163,7 +170,8 @@ def max_pool2d_backward(dy, indices, x_shape):
     """Gradient w.r.t. x of max_pool2d: dy summed at `indices` (as max_pool2d returned them) in
     an array of shape x_shape. Indices outside [0, H * W) raise ValueError."""
     fn = "max_pool2d_backward"
-    dtype, on_gpu = _check(fn, dy=dy)
+    require(fn, dy=dy)
+    dtype, on_gpu = check_host_or_device_arrays(fn, dy=dy)
     library, array_type = ("CuPy", is_cupy) if on_gpu else ("NumPy", _is_numpy)
     if not array_type(indices) or indices.dtype.kind not in "iu":
         got = indices.dtype if array_type(indices) else type(indices).__name__
@@ -192,7 +200,7 @@ def max_pool2d_backward(dy, indices, x_shape):
     # the kernel checks the indices' range as it scatters
     dx = _C.max_pool2d_backward(
         _rows_ready(_batched(dy)),
-        np.ascontiguousarray(_batched(indices), dtype=np.int64),
+        np.require(_batched(indices), np.int64, ["C_CONTIGUOUS", "ALIGNED"]),
         (1,) * (4 - len(shape)) + shape,
     )
     return dx[0] if dy.ndim == 3 else dx
@@ -214,7 +222,8 @@ def avg_pool2d(
     the window's size (count_include_pad=True, padding counted up to the padded border) or its
     number of input elements (count_include_pad=False)."""
     fn = "avg_pool2d"
-    dtype, on_gpu = _check(fn, x=x)
+    require(fn, x=x)
+    dtype, on_gpu = check_host_or_device_arrays(fn, x=x)
     x4 = _image(fn, "x", x)
     kernel, stride, padding, _ = _window(fn, kernel_size, stride, padding, 1)
     divisor = _divisor(fn, divisor_override)
@@ -243,7 +252,8 @@ def avg_pool2d_backward(
 ):
     """Gradient w.r.t. x (of shape x_shape) of avg_pool2d with the same arguments."""
     fn = "avg_pool2d_backward"
-    dtype, on_gpu = _check(fn, dy=dy)
+    require(fn, dy=dy)
+    dtype, on_gpu = check_host_or_device_arrays(fn, dy=dy)
     if dy.ndim not in (3, 4):
         raise ValueError(f"{fn}: dy must be (N, C, P, Q) or (C, P, Q), got shape {dy.shape}")
     shape = _x_shape(fn, x_shape, dy.ndim)
@@ -281,6 +291,7 @@ def _adaptive_size(fn, shape, output_size):
     size = adaptive_output_size(shape, output_size)
     if min(size) < 0:
         raise ValueError(f"{fn}: output_size must not be negative, got {output_size!r}")
+    check_size(fn, (*shape[:-2], *size), f"the output for output_size {output_size!r}")
     return size
 
 
@@ -289,7 +300,8 @@ def adaptive_avg_pool2d(x, output_size):
     [floor(p H / P), ceil((p + 1) H / P)) and the same for columns. output_size is an int or a
     pair; a None entry keeps the input's size."""
     fn = "adaptive_avg_pool2d"
-    dtype, on_gpu = _check(fn, x=x)
+    require(fn, x=x)
+    dtype, on_gpu = check_host_or_device_arrays(fn, x=x)
     x4 = _image(fn, "x", x, allow_empty_channels=True)
     size = _adaptive_size(fn, x4.shape, output_size)
     if on_gpu:
@@ -306,7 +318,8 @@ def adaptive_avg_pool2d(x, output_size):
 def adaptive_avg_pool2d_backward(dy, x_shape):
     """Gradient w.r.t. x (of shape x_shape) of adaptive_avg_pool2d to dy's (P, Q)."""
     fn = "adaptive_avg_pool2d_backward"
-    dtype, on_gpu = _check(fn, dy=dy)
+    require(fn, dy=dy)
+    dtype, on_gpu = check_host_or_device_arrays(fn, dy=dy)
     if dy.ndim not in (3, 4):
         raise ValueError(f"{fn}: dy must be (N, C, P, Q) or (C, P, Q), got shape {dy.shape}")
     shape = _x_shape(fn, x_shape, dy.ndim, allow_empty_channels=True)

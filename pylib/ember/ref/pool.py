@@ -93,7 +93,8 @@ def max_pool2d_backward(dy, indices, x_shape):
     h, w = x_shape[-2:]
     dx = np.zeros((n, c, h * w))
     ni, ci = np.meshgrid(np.arange(n), np.arange(c), indexing="ij")
-    np.add.at(dx, (ni[..., None], ci[..., None], idx4.reshape(n, c, -1)), dy4.reshape(n, c, -1))
+    pq = dy4.shape[2] * dy4.shape[3]  # not -1: the batch may be empty
+    np.add.at(dx, (ni[..., None], ci[..., None], idx4.reshape(n, c, pq)), dy4.reshape(n, c, pq))
     return dx.reshape(tuple(x_shape)).astype(np.asarray(dy).dtype)
 
 
