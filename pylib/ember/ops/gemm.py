@@ -33,26 +33,9 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, out
     if any_cupy(a, b, c, out):
         return _gemm_cuda(a, b, trans_a, trans_b, alpha, beta, c, out)
     dtype = check_arrays(fn, a=a, b=b, c=c, out=out)
-    check_ndim(fn, "a", a, 2)
-    check_ndim(fn, "b", b, 2)
-    alpha = check_scalar(fn, "alpha", alpha)
-    beta = check_scalar(fn, "beta", beta)
-    m, k = a.shape[::-1] if trans_a else a.shape
-    kb, n = b.shape[::-1] if trans_b else b.shape
-    if k != kb:
-        raise ValueError(
-            f"{fn}: inner dimensions differ: op(a) is ({m}, {k}) and op(b) is ({kb}, {n}) "
-            f"(a {a.shape}, b {b.shape}, trans_a={trans_a}, trans_b={trans_b})"
-        )
-    if c is not None and c.shape != (m, n) and _broadcast_shape(c.shape, (m, n)) != (m, n):
-        raise ValueError(f"{fn}: c of shape {c.shape} does not broadcast to ({m}, {n})")
-    if out is None:
-        check_size(fn, (m, n), f"the result of a {a.shape} and b {b.shape}")
-    else:
-        if out.shape != (m, n):
-            raise ValueError(f"{fn}: out must have shape ({m}, {n}), got {out.shape}")
-        if not out.flags.writeable:
-            raise ValueError(f"{fn}: out is read-only")
+    m, n, alpha, beta = _gemm_args(fn, a, b, trans_a, trans_b, alpha, beta, c, out)
+    if out is not None and not out.flags.writeable:
+        raise ValueError(f"{fn}: out is read-only")
 
     if dtype is FLOAT64:
         if out is not None and (np.may_share_memory(out, a) or np.may_share_memory(out, b)):
@@ -85,10 +68,9 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None, out
     return target
 
 
-def _gemm_cuda(a, b, trans_a, trans_b, alpha, beta, c, out):
-    """gemm on CuPy float32 arrays: ember's CUDA SGEMM (TF32 when the matmul precision allows)."""
-    fn = "gemm"
-    check_device_arrays(fn, a=a, b=b, c=c, out=out)
+def _gemm_args(fn, a, b, trans_a, trans_b, alpha, beta, c, out):
+    """(m, n, alpha, beta) of a valid gemm call on NumPy or CuPy arrays, else ValueError or
+    TypeError naming the argument and the shapes."""
     check_ndim(fn, "a", a, 2)
     check_ndim(fn, "b", b, 2)
     alpha = check_scalar(fn, "alpha", alpha)
@@ -102,14 +84,24 @@ def _gemm_cuda(a, b, trans_a, trans_b, alpha, beta, c, out):
         )
     if c is not None and c.shape != (m, n) and _broadcast_shape(c.shape, (m, n)) != (m, n):
         raise ValueError(f"{fn}: c of shape {c.shape} does not broadcast to ({m}, {n})")
-    if out is not None and out.shape != (m, n):
+    if out is None:
+        check_size(fn, (m, n), f"the result of a {a.shape} and b {b.shape}")
+    elif out.shape != (m, n):
         raise ValueError(f"{fn}: out must have shape ({m}, {n}), got {out.shape}")
+    return m, n, alpha, beta
+
+
+def _gemm_cuda(a, b, trans_a, trans_b, alpha, beta, c, out):
+    """gemm on CuPy float32 arrays: ember's CUDA SGEMM (TF32 when the matmul precision allows)."""
+    fn = "gemm"
+    check_device_arrays(fn, a=a, b=b, c=c, out=out)
+    m, n, alpha, beta = _gemm_args(fn, a, b, trans_a, trans_b, alpha, beta, c, out)
     module = cuda_module(fn)
     import cupy
 
     use_c = c is not None and beta != 0.0
     target = out
-    if out is None or _cuda_aliased(out) or _cuda_overlaps(out, a, b):
+    if out is None or has_aliased_elements(out) or _cuda_overlaps(out, a, b):
         target = cupy.empty((m, n), dtype=cupy.float32)
     if use_c and c is not target:
         src = c.copy() if _cuda_overlaps(target, c) else c
@@ -129,10 +121,6 @@ def _gemm_cuda(a, b, trans_a, trans_b, alpha, beta, c, out):
         out[...] = target
         return out
     return target
-
-
-def _cuda_aliased(x) -> bool:
-    return x.size > 1 and any(n > 1 and s == 0 for n, s in zip(x.shape, x.strides, strict=True))
 
 
 def _cuda_overlaps(x, *others) -> bool:
