@@ -57,7 +57,8 @@ def runner(impl, tf32, a, b, out):
     if impl == "cublas":
         from cupy_backends.cuda.libs import cublas
 
-        mode = cublas.CUBLAS_TF32_TENSOR_OP_MATH if tf32 else cublas.CUBLAS_DEFAULT_MATH
+        tf32_math = getattr(cublas, "CUBLAS_TF32_TENSOR_OP_MATH", 3)  # cublas_api.h's value
+        mode = tf32_math if tf32 else cublas.CUBLAS_DEFAULT_MATH
         cublas.setMathMode(cupy.cuda.device.get_cublas_handle(), mode)
         return (lambda: cupy.matmul(a, b, out=out)), "cupy.matmul"
     torch = pytest.importorskip("torch")
