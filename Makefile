@@ -32,11 +32,11 @@ ci:
 	rm -rf /tmp/ember-ci && git clone -q . /tmp/ember-ci && cd /tmp/ember-ci && bash .ci/run
 sanitize:
 	bash .ci/sanitize
-# The GPU tests under compute-sanitizer (needs a GPU), with CuPy's memory pool off
-# (EMBER_CUDA_MEMCHECK=1) so that every array's bounds are those of its own allocation.
+# The GPU tests under compute-sanitizer (needs a GPU; README's development section), with CuPy's
+# memory pool off (EMBER_CUPY_POOL=0) so that every array's bounds are those of its own allocation.
 cuda-memcheck:
-	for tool in memcheck racecheck initcheck; do \
-	  EMBER_CUDA_MEMCHECK=1 compute-sanitizer --tool $$tool --error-exitcode 1 \
-	  $(PY) -m pytest -m cuda tests -q -k "not large and not example" || exit 1; done
+	for tool in memcheck racecheck initcheck synccheck; do \
+	  EMBER_CUPY_POOL=0 compute-sanitizer --tool $$tool --error-exitcode 1 \
+	  $(PY) -m pytest -x -m cuda tests -q -k "not large and not example" || exit 1; done
 lint:
 	ruff check pylib tests bench

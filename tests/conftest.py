@@ -31,20 +31,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def memcheck_allocator():
-    """EMBER_CUDA_MEMCHECK=1 (`make cuda-memcheck`): no CuPy memory pool, so that every array is
-    its own allocation and compute-sanitizer sees its bounds."""
-    if os.environ.get("EMBER_CUDA_MEMCHECK", "0") == "0":
-        yield
-        return
-    import cupy
-
-    cupy.cuda.set_allocator(None)
-    yield
-    cupy.cuda.set_allocator(cupy.get_default_memory_pool().malloc)
-
-
 @pytest.fixture
 def cp():
     """CuPy, for the GPU tests (marked cuda: skipped before this runs where no GPU is visible)."""

@@ -1,7 +1,7 @@
 """ember.ops convolution on CuPy arrays: the CUDA kernels (im2col + sgemm, the implicit GEMM,
 col2im, the bias reduction) against ember.ref on host copies, every output poisoned with NaN
 (EMBER_CUDA_POISON) so that an element left unwritten fails. Under compute-sanitizer, set
-EMBER_CUDA_MEMCHECK=1: every array then gets its own cudaMalloc instead of a slice of CuPy's
+EMBER_CUPY_POOL=0: every array then gets its own cudaMalloc instead of a slice of CuPy's
 pool, so that an out-of-bounds access is caught."""
 
 import subprocess

@@ -1,7 +1,7 @@
 """ember.ops LSTM on CuPy arrays: the CUDA layer (input projection and recurrent sgemms, fused
 cell forward and backward, weight gradients over all steps, bias reduction) against ember.ref on
 host copies, every output poisoned with NaN (EMBER_CUDA_POISON). Under compute-sanitizer, set
-EMBER_CUDA_MEMCHECK=1 (no memory pool: each array's bounds are visible)."""
+EMBER_CUPY_POOL=0 (no memory pool: each array's bounds are visible)."""
 
 import subprocess
 import sys
