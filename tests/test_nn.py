@@ -273,7 +273,11 @@ def test_gelu_float32_is_accurate_in_both_tails():
     np.testing.assert_allclose(got, exact, rtol=2e-5, atol=1e-35)
     torch = torch_or_skip()
     want = torch.nn.functional.gelu(torch.tensor(x)).numpy()
-    np.testing.assert_allclose(got, want, rtol=1e-6, atol=5e-7)
+    # PyTorch's vectorised erf differs per CPU: on AVX-512 its GELU is off the exact value by up
+    # to 1.3e-3 relative (6e-7 absolute) near x = -3.7; ember agrees with it to that bound and is
+    # never farther from the exact value than PyTorch is (beyond a few float32 ulps).
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    assert (np.abs(got - exact) <= np.abs(want - exact) + 5e-7 * np.abs(exact)).all()
 
 
 def test_layernorm_against_torch(rng):
