@@ -465,6 +465,7 @@ KERNEL_HEADERS = [
     "cuda/emu/array.h",
     "cuda/emu/include/cuda_runtime.h",
     "cuda/common/check.h",
+    "cuda/common/graph.h",
     "cuda/gemm/gemm.h",
     "cuda/gemm/kernels.h",
     "cuda/gemm/tile.cuh",
@@ -494,8 +495,8 @@ def build_kernels() -> ctypes.CDLL:
     dll.emu_sgd_step.argtypes += [ctypes.POINTER(ctypes.c_uint8), i32, u32, *err]
     dll.emu_adam_step.argtypes = [ctypes.POINTER(ctypes.c_double), i32, i32, i32, *[arrays] * 5]
     dll.emu_adam_step.argtypes += [i32, u32, *err]
-    dll.emu_lstm_forward.argtypes = [i64p, i32, *[arr] * 13, i32, i32, u32, *err]
-    dll.emu_lstm_backward.argtypes = [i64p, i32, *[arr] * 16, i32, i32, u32, *err]
+    dll.emu_lstm_forward.argtypes = [i64p, i32, *[arr] * 13, i32, i32, i32, u32, *err]
+    dll.emu_lstm_backward.argtypes = [i64p, i32, *[arr] * 16, i32, i32, i32, u32, *err]
     for name in ("sgemm", "pool", "conv2d", "conv2d_backward", "sgd_step", "adam_step"):
         getattr(dll, f"emu_{name}").restype = ctypes.c_int
     dll.emu_lstm_forward.restype = dll.emu_lstm_backward.restype = ctypes.c_int
@@ -721,11 +722,13 @@ def adam_step(
 
 
 def lstm_forward(
-    dll, x, w_ih, w_hh, bias, h0, c0, *, batch_major=False, tf32=False, order="forward"
-):
+    dll, x, w_ih, w_hh, bias, h0, c0, *, batch_major=False, tf32=False, graph=False,
+    order="forward",
+):  # fmt: skip
     """One LSTM layer on the emulated kernels, saving what the backward needs: a dict of gates,
     y, h_n, c_n, c_all, tanh_c, h_prev (outputs start as NaN). x (T, B, I), or (B, T, I) when
-    batch_major, contiguous; bias (4H) or None; h0 (B, H) or None; c0 (B, H)."""
+    batch_major, contiguous; bias (4H) or None; h0 (B, H) or None; c0 (B, H). graph: the layer
+    replayed as a CUDA graph after a decoy call on negated inputs (cuda/emu/lstm_emu.cpp)."""
     lead = x.shape[:2]
     H = w_hh.shape[1]
     T, B = (lead[1], lead[0]) if batch_major else lead
@@ -743,6 +746,7 @@ def lstm_forward(
         *(_array(a) for a in (x, w_ih, w_hh, bias, h0, c0)),
         *(_array(out[n]) for n in names),
         int(tf32),
+        int(graph),
         ORDERS[order],
         0,
     )
@@ -751,10 +755,10 @@ def lstm_forward(
 
 def lstm_backward(
     dll, x, w_ih, w_hh, c0, saved, dy, dh, dc, *, bias=True, batch_major=False, tf32=False,
-    order="forward",
+    graph=False, order="forward",
 ):  # fmt: skip
     """(dx, dw_ih, dw_hh, db, dh0, dc0) of the layer lstm_forward ran (saved), given dy (the
-    layer's order, or None), dh = dL/dh_T and dc = dL/dc_T."""
+    layer's order, or None), dh = dL/dh_T and dc = dL/dc_T; graph as for lstm_forward."""
     lead = x.shape[:2]
     H = w_hh.shape[1]
     T, B = (lead[1], lead[0]) if batch_major else lead
@@ -772,6 +776,7 @@ def lstm_backward(
         *(_array(saved[n]) for n in ("gates", "c_all", "tanh_c", "h_prev")),
         *(_array(a) for a in (dy, dh, dc, dgates, dx, dw_ih, dw_hh, db)),
         int(tf32),
+        int(graph),
         ORDERS[order],
         0,
     )

@@ -28,7 +28,8 @@ SHAPES = [(5, 3, 7, 9, True, True), (3, 2, 4, 33, False, False)]  # T, B, I, H, 
 @pytest.mark.parametrize("batch_major", [False, True])
 @pytest.mark.parametrize("T,B,n_in,H,bias,h0", SHAPES)
 @pytest.mark.parametrize("order", ["forward", "random"])
-def test_layer_forward_and_backward(dll, rng, batch_major, T, B, n_in, H, bias, h0, order):
+@pytest.mark.parametrize("graph", [False, True], ids=["direct", "graph"])
+def test_layer_forward_and_backward(dll, rng, batch_major, T, B, n_in, H, bias, h0, order, graph):
     lead = (B, T) if batch_major else (T, B)
     x = rng.standard_normal(lead + (n_in,)).astype(np.float32)
     w_ih = (0.3 * rng.standard_normal((4 * H, n_in))).astype(np.float32)
@@ -36,7 +37,9 @@ def test_layer_forward_and_backward(dll, rng, batch_major, T, B, n_in, H, bias, 
     b = rng.standard_normal(4 * H).astype(np.float32) if bias else None
     h = rng.standard_normal((B, H)).astype(np.float32) if h0 else None
     c0 = rng.standard_normal((B, H)).astype(np.float32)
-    out = ce.lstm_forward(dll, x, w_ih, w_hh, b, h, c0, batch_major=batch_major, order=order)
+    out = ce.lstm_forward(
+        dll, x, w_ih, w_hh, b, h, c0, batch_major=batch_major, graph=graph, order=order
+    )
     y, (h_n, c_n), saved = ref.lstm(
         x, h, c0, (w_ih, w_hh, b, None), batch_first=batch_major, return_saved=True
     )
@@ -48,8 +51,9 @@ def test_layer_forward_and_backward(dll, rng, batch_major, T, B, n_in, H, bias, 
     dh = rng.standard_normal((B, H)).astype(np.float32)
     dc = rng.standard_normal((B, H)).astype(np.float32)
     dx, dw_ih, dw_hh, db, dh0, dc0 = ce.lstm_backward(
-        dll, x, w_ih, w_hh, c0, out, dy, dh, dc, bias=bias, batch_major=batch_major, order=order
-    )
+        dll, x, w_ih, w_hh, c0, out, dy, dh, dc, bias=bias, batch_major=batch_major, graph=graph,
+        order=order,
+    )  # fmt: skip
     want_dx, want_dh0, want_dc0, (want_dw_ih, want_dw_hh, want_db, _) = ref.lstm_backward(
         dy, dh, dc, saved
     )

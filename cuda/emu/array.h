@@ -38,6 +38,15 @@ class FencedCopy {
   void copy_back() const {
     std::memcpy(source_.base, buffer_.data(), static_cast<size_t>(source_.base_bytes));
   }
+  // the copy made again from the source array
+  void restore() const {
+    std::memcpy(buffer_.data(), source_.base, static_cast<size_t>(source_.base_bytes));
+  }
+  // every float of a float32 array's buffer negated (a decoy input)
+  void negate() const {
+    float* f = reinterpret_cast<float*>(buffer_.data());
+    for (int64_t i = 0; i < source_.base_bytes / 4; ++i) f[i] = -f[i];
+  }
 
  private:
   EmuArray source_;

@@ -657,11 +657,36 @@ inline void mma_tf32(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[
 
 namespace emu {
 
+// Streams and graphs. Work enqueued on a stream runs at once, except on a stream being captured:
+// there it is recorded, in order, into the graph that cudaStreamEndCapture returns, and it runs
+// each time a graph instantiated from it is launched (cuda/emu/include/cuda_runtime.h). A
+// recorded launch keeps copies of its arguments, as a graph's kernel node does; `kinds` names
+// each node's kernel (or operation), what an update must keep.
+struct Graph {
+  std::vector<std::function<void()>> work;
+  std::vector<const void*> kinds;
+};
+struct Stream {
+  Graph* capture = nullptr;  // the graph being recorded, or null
+};
+
+inline void enqueue(cudaStream_t stream, const void* kind, std::function<void()> work) {
+  Graph* capture = stream ? static_cast<Stream*>(stream)->capture : nullptr;
+  if (!capture) {
+    work();
+    return;
+  }
+  capture->work.push_back(std::move(work));
+  capture->kinds.push_back(kind);
+}
+
 // kernel<<<grid, block, shared_bytes, stream>>>(args...), as tests/cuda_emu.py rewrites it.
 template <class Kernel, class... Args>
-void launch_kernel(dim3 grid, dim3 block_dim, size_t shared_bytes, cudaStream_t, Kernel kernel,
-                   const Args&... args) {
-  launch(grid, block_dim, shared_bytes, [&] { kernel(args...); });
+void launch_kernel(dim3 grid, dim3 block_dim, size_t shared_bytes, cudaStream_t stream,
+                   Kernel kernel, const Args&... args) {
+  enqueue(stream, reinterpret_cast<const void*>(kernel), [=] {
+    launch(grid, block_dim, shared_bytes, [&] { kernel(args...); });
+  });
 }
 
 }  // namespace emu

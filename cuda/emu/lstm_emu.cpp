@@ -3,6 +3,7 @@
 // into a fenced buffer (all contiguous, in the layer's memory order: (T, B, ...) or, batch-major,
 // (B, T, ...)), and the outputs are copied back.
 #include <cstdio>
+#include <initializer_list>
 #include <memory>
 #include <stdexcept>
 
@@ -23,6 +24,24 @@ void copy_back(const std::unique_ptr<emu::FencedCopy>& c) {
   if (c) c->copy_back();
 }
 
+using Copies = std::initializer_list<const std::unique_ptr<emu::FencedCopy>*>;
+
+// run() once, or, with `replay`, twice on the same buffers: first with every input negated (a
+// decoy: the call captures the layer's graph), then with every buffer restored from the caller's
+// arrays (outputs to their NaN poison), so that the second call's results, a replay of the cached
+// graph, are right only if the graph reads its buffers anew and writes every output.
+template <class Run>
+void run_layer(bool replay, Copies inputs, Copies all, Run&& run) {
+  if (replay) {
+    for (const auto* c : inputs)
+      if (*c) (*c)->negate();
+    run();
+    for (const auto* c : all)
+      if (*c) (*c)->restore();
+  }
+  run();
+}
+
 template <class F>
 int guarded(int order, uint32_t seed, char* error, int64_t error_len, F&& f) {
   try {
@@ -41,12 +60,13 @@ int guarded(int order, uint32_t seed, char* error, int64_t error_len, F&& f) {
 extern "C" {
 
 // sizes: T, B, I, H. bias (4H) and h0 may be null; c_all, tanh_c, h_prev null for inference.
+// graph: the layer replayed as a CUDA graph, after a decoy call (run_layer).
 int emu_lstm_forward(const int64_t* sizes, int batch_major, const EmuArray* x,
                      const EmuArray* w_ih, const EmuArray* w_hh, const EmuArray* bias,
                      const EmuArray* h0, const EmuArray* c0, const EmuArray* gates,
                      const EmuArray* y, const EmuArray* h_n, const EmuArray* c_n,
                      const EmuArray* c_all, const EmuArray* tanh_c, const EmuArray* h_prev,
-                     int tf32, int order, uint32_t schedule_seed, char* error,
+                     int tf32, int graph, int order, uint32_t schedule_seed, char* error,
                      int64_t error_len) {
   return guarded(order, schedule_seed, error, error_len, [&] {
     const int64_t T = sizes[0], B = sizes[1], I = sizes[2], H = sizes[3];
@@ -66,19 +86,25 @@ int emu_lstm_forward(const int64_t* sizes, int batch_major, const EmuArray* x,
     a.h_n = data(chn), a.c_n = data(ccn);
     a.c_all = data(ca), a.tanh_c = data(ct), a.h_prev = data(chp);
     a.tf32 = tf32 != 0;
-    lstm::layer_forward(a, nullptr);
-    for (const auto* c : {&cg, &cy, &chn, &ccn, &ca, &ct, &chp}) copy_back(*c);
+    a.graph = graph != 0;
+    const Copies outputs = {&cg, &cy, &chn, &ccn, &ca, &ct, &chp};
+    run_layer(a.graph, {&cx, &cwi, &cwh, &cb, &ch0, &cc0},
+              {&cx, &cwi, &cwh, &cb, &ch0, &cc0, &cg, &cy, &chn, &ccn, &ca, &ct, &chp},
+              [&] { lstm::layer_forward(a, nullptr); });
+    for (const auto* c : outputs) copy_back(*c);
   });
 }
 
 // dy (T, B, H) in the layer's order, or null; dh, dc: dL/dh_T, dL/dc_T in, dL/dh0, dL/dc0 out.
+// graph: as for emu_lstm_forward.
 int emu_lstm_backward(const int64_t* sizes, int batch_major, const EmuArray* x,
                       const EmuArray* w_ih, const EmuArray* w_hh, const EmuArray* c0,
                       const EmuArray* gates, const EmuArray* c_all, const EmuArray* tanh_c,
                       const EmuArray* h_prev, const EmuArray* dy, const EmuArray* dh,
                       const EmuArray* dc, const EmuArray* dgates, const EmuArray* dx,
                       const EmuArray* dw_ih, const EmuArray* dw_hh, const EmuArray* db, int tf32,
-                      int order, uint32_t schedule_seed, char* error, int64_t error_len) {
+                      int graph, int order, uint32_t schedule_seed, char* error,
+                      int64_t error_len) {
   return guarded(order, schedule_seed, error, error_len, [&] {
     const int64_t T = sizes[0], B = sizes[1], I = sizes[2], H = sizes[3];
     const auto cx = copy(x), cwi = copy(w_ih), cwh = copy(w_hh), cc0 = copy(c0);
@@ -99,7 +125,11 @@ int emu_lstm_backward(const int64_t* sizes, int batch_major, const EmuArray* x,
     a.dh = data(cdh), a.dc = data(cdc), a.dgates = data(cdg);
     a.dx = data(cdx), a.dw_ih = data(cdwi), a.dw_hh = data(cdwh), a.db = data(cdb);
     a.tf32 = tf32 != 0;
-    lstm::layer_backward(a, nullptr);
+    a.graph = graph != 0;
+    run_layer(a.graph, {&cx, &cwi, &cwh, &cc0, &cg, &ca, &ct, &chp, &cdy, &cdh, &cdc},
+              {&cx, &cwi, &cwh, &cc0, &cg, &ca, &ct, &chp, &cdy, &cdh, &cdc, &cdg, &cdx, &cdwi,
+               &cdwh, &cdb},
+              [&] { lstm::layer_backward(a, nullptr); });
     for (const auto* c : {&cdh, &cdc, &cdg, &cdx, &cdwi, &cdwh, &cdb}) copy_back(*c);
   });
 }

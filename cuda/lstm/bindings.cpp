@@ -74,7 +74,7 @@ void lstm_forward(py::handle x_obj, const py::object& h0_obj, py::handle c0_obj,
                   py::handle y_obj, py::handle h_n_obj, py::handle c_n_obj, py::handle gates_obj,
                   const py::object& c_all_obj, const py::object& tanh_c_obj,
                   const py::object& h_prev_obj, bool batch_major, bool batch_first, bool tf32,
-                  uintptr_t stream) {
+                  bool graph, uintptr_t stream) {
   const DeviceArray x = device_array(x_obj, "x", sizeof(float));
   check_ndim(x, "x", 3);
   const DeviceArray w_hh = device_array(w_hh_obj, "w_hh", sizeof(float));
@@ -130,6 +130,7 @@ void lstm_forward(py::handle x_obj, const py::object& h0_obj, py::handle c0_obj,
     a.h_prev = h_prev.ptr<float>();
   }
   a.tf32 = tf32;
+  a.graph = graph;
   const DeviceGuard device(x.device);
   py::gil_scoped_release release;
   lstm::layer_forward(a, stream_from(stream));
@@ -142,7 +143,7 @@ void lstm_backward(const py::object& dy_obj, py::handle dh_obj, py::handle dc_ob
                    py::handle gates_obj, py::handle c_all_obj, py::handle tanh_c_obj,
                    py::handle h_prev_obj, py::handle dgates_obj, py::handle dx_obj,
                    py::handle dw_ih_obj, py::handle dw_hh_obj, const py::object& db_obj,
-                   bool batch_major, bool tf32, uintptr_t stream) {
+                   bool batch_major, bool tf32, bool graph, uintptr_t stream) {
   const DeviceArray x = device_array(x_obj, "x", sizeof(float));
   check_ndim(x, "x", 3);
   const DeviceArray w_hh = device_array(w_hh_obj, "w_hh", sizeof(float));
@@ -201,6 +202,7 @@ void lstm_backward(const py::object& dy_obj, py::handle dh_obj, py::handle dc_ob
   a.dw_hh = dw_hh.ptr<float>();
   a.db = db_obj.is_none() ? nullptr : db.ptr<float>();
   a.tf32 = tf32;
+  a.graph = graph;
   const DeviceGuard device(x.device);
   py::gil_scoped_release release;
   lstm::layer_backward(a, stream_from(stream));
@@ -212,13 +214,16 @@ void bind_lstm(py::module_& m) {
   m.def("lstm_forward", &lstm_forward, py::arg("x"), py::arg("h0"), py::arg("c0"),
         py::arg("w_ih"), py::arg("w_hh"), py::arg("bias"), py::arg("y"), py::arg("h_n"),
         py::arg("c_n"), py::arg("gates"), py::arg("c_all"), py::arg("tanh_c"), py::arg("h_prev"),
-        py::arg("batch_major"), py::arg("batch_first"), py::arg("tf32"), py::arg("stream"),
-        "One LSTM layer over x (T, B, I) into the given y, h_n, c_n and saved buffers");
+        py::arg("batch_major"), py::arg("batch_first"), py::arg("tf32"), py::arg("graph"),
+        py::arg("stream"),
+        "One LSTM layer over x (T, B, I) into the given y, h_n, c_n and saved buffers (graph: "
+        "replayed as a cached CUDA graph when T > 1)");
   m.def("lstm_backward", &lstm_backward, py::arg("dy"), py::arg("dh"), py::arg("dc"),
         py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("c0"), py::arg("gates"),
         py::arg("c_all"), py::arg("tanh_c"), py::arg("h_prev"), py::arg("dgates"), py::arg("dx"),
         py::arg("dw_ih"), py::arg("dw_hh"), py::arg("db"), py::arg("batch_major"), py::arg("tf32"),
-        py::arg("stream"), "Backward of lstm_forward into the given gradients");
+        py::arg("graph"), py::arg("stream"),
+        "Backward of lstm_forward into the given gradients (graph: as for lstm_forward)");
 }
 
 }  // namespace ember::cuda

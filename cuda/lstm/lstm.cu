@@ -1,18 +1,24 @@
 // The LSTM layer's kernels and time loops (lstm.h): the fused cell forward and backward, a row
 // copy for the states, and the bias gradient's column sums; every product is an sgemm.
 // Each step is two launches (the recurrent sgemm and the cell), so at small batch the loop is
-// bound by launch overhead. Not done here, to be measured on a GPU first: capturing the loop in a
-// CUDA graph (it needs a capturable stream, which CuPy's default legacy stream is not, and an
-// instantiated graph cached per shape and pointers to pay off), or one persistent kernel per
-// step that computes the recurrent product of its units' four gates and applies the cell.
+// bound by launch overhead: layer_forward and layer_backward replay the whole layer as a CUDA
+// graph when asked (a.graph), one cached graph per argument set (common/graph.h).
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "common/check.h"
+#include "common/graph.h"
 #include "gemm/gemm.h"
 #include "lstm/lstm.h"
 
 namespace ember::cuda::lstm {
+
+Seq seq_of(float* data, bool batch_major, int64_t T, int64_t B, int64_t n) {
+  if (batch_major) return {data, n, T * n};
+  return {data, B * n, n};
+}
+
 namespace {
 
 constexpr int kCellThreads = 128;  // threads along the hidden units of a batch row
@@ -186,14 +192,43 @@ void product(int64_t m, int64_t n, int64_t k, Matrix a, Matrix b, float* c, int6
 
 Matrix transposed(Matrix m) { return {m.data, m.cs, m.rs}; }
 
-}  // namespace
+// The layers whose forward and backward keep their graphs at once (a 4-layer LSTM trained with
+// one batch shape uses 8; more distinct argument sets replace the least recently used).
+constexpr size_t kCachedGraphs = 16;
 
-Seq seq_of(float* data, bool batch_major, int64_t T, int64_t B, int64_t n) {
-  if (batch_major) return {data, n, T * n};
-  return {data, B * n, n};
+GraphCache& graphs() {
+  static GraphCache* cache = new GraphCache(kCachedGraphs);
+  return *cache;
 }
 
-void layer_forward(const LayerForward& a, cudaStream_t stream) {
+int64_t bits(const void* p) { return static_cast<int64_t>(reinterpret_cast<uintptr_t>(p)); }
+
+// Graph keys: every field of the arguments but `graph`, after a tag for the direction.
+std::vector<int64_t> key_of(const LayerForward& a) {
+  return {0, a.T, a.B, a.I, a.H, a.batch_major, a.tf32,
+          bits(a.x.data), a.x.rs, a.x.cs,
+          bits(a.w_ih.data), a.w_ih.rs, a.w_ih.cs,
+          bits(a.w_hh.data), a.w_hh.rs, a.w_hh.cs,
+          bits(a.bias),
+          bits(a.h0.data), a.h0.rs, a.h0.cs,
+          bits(a.c0), bits(a.gates),
+          bits(a.y.data), a.y.step, a.y.row,
+          bits(a.h_n), bits(a.c_n), bits(a.c_all), bits(a.tanh_c), bits(a.h_prev)};
+}
+
+std::vector<int64_t> key_of(const LayerBackward& a) {
+  return {1, a.T, a.B, a.I, a.H, a.batch_major, a.tf32,
+          bits(a.x.data), a.x.rs, a.x.cs,
+          bits(a.w_ih.data), a.w_ih.rs, a.w_ih.cs,
+          bits(a.w_hh.data), a.w_hh.rs, a.w_hh.cs,
+          bits(a.c0), bits(a.gates), bits(a.c_all), bits(a.tanh_c), bits(a.h_prev),
+          bits(a.dy), a.dy_t, a.dy_b, a.dy_j,
+          bits(a.dh), bits(a.dc), bits(a.dgates),
+          bits(a.dx), bits(a.dw_ih), bits(a.dw_hh), bits(a.db)};
+}
+
+
+void enqueue_forward(const LayerForward& a, cudaStream_t stream) {
   const int64_t T = a.T, B = a.B, H = a.H, G4 = 4 * H;
   if (B == 0 || H == 0) return;
   if (T == 0) {
@@ -243,7 +278,7 @@ void layer_forward(const LayerForward& a, cudaStream_t stream) {
   }
 }
 
-void layer_backward(const LayerBackward& a, cudaStream_t stream) {
+void enqueue_backward(const LayerBackward& a, cudaStream_t stream) {
   const int64_t T = a.T, B = a.B, I = a.I, H = a.H, G4 = 4 * H, rows = T * B;
   if (H == 0) {  // no units: x has no influence; the weights and biases have no elements
     zero(a.dx, rows * I, stream);
@@ -286,6 +321,22 @@ void layer_backward(const LayerBackward& a, cudaStream_t stream) {
         rows, G4, a.dgates, G4, a.db);
     EMBER_CUDA_LAUNCH_CHECK("column_sums_kernel");
   }
+}
+
+}  // namespace
+
+void layer_forward(const LayerForward& a, cudaStream_t stream) {
+  if (a.graph && a.T > 1 && a.B > 0 && a.H > 0)
+    graphs().run(key_of(a), [&](cudaStream_t s) { enqueue_forward(a, s); }, stream);
+  else
+    enqueue_forward(a, stream);
+}
+
+void layer_backward(const LayerBackward& a, cudaStream_t stream) {
+  if (a.graph && a.T > 1 && a.B > 0 && a.H > 0)
+    graphs().run(key_of(a), [&](cudaStream_t s) { enqueue_backward(a, s); }, stream);
+  else
+    enqueue_backward(a, stream);
 }
 
 }  // namespace ember::cuda::lstm

@@ -5,7 +5,10 @@
 // (beta = 1 into that step's gates) and the fused cell kernel. The backward runs the fused cell
 // backward and the dh recurrence (an sgemm) per step in reverse, then the weight gradients as one
 // sgemm each over all T*B rows, and the bias gradient as a column reduction.
-// Host functions enqueue on `stream` and throw on a failed launch; they never allocate.
+// Host functions enqueue on `stream` and throw on a failed launch; they never allocate device
+// memory. With `graph` set, a layer of more than one step is enqueued as a CUDA graph, captured
+// on its first call and replayed by later calls with the same arguments (common/graph.h): at small
+// batch the per-step launches, not the GPU, bound the loop.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -51,6 +54,7 @@ struct LayerForward {
   float* tanh_c;
   float* h_prev;
   bool tf32;
+  bool graph;
 };
 void layer_forward(const LayerForward& a, cudaStream_t stream);
 
@@ -77,6 +81,7 @@ struct LayerBackward {
   float* dw_hh;   // (4H, H) contiguous
   float* db;      // (4H) or null
   bool tf32;
+  bool graph;
 };
 void layer_backward(const LayerBackward& a, cudaStream_t stream);
 

@@ -4,11 +4,14 @@ CuPy float32 on the CUDA kernels (ember._cuda) after the same checks. PyTorch's 
 
 The layer's time loop runs inside the extension: one GEMM projects the inputs of every step,
 then each step is one recurrent GEMM and the fused cell. `lstm_cell` is that layer with T = 1.
+On the GPU a layer's launches are captured once into a CUDA graph and replayed by later calls
+with the same arguments (EMBER_CUDA_LSTM_GRAPH=0 turns that off).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -302,6 +305,18 @@ def lstm_backward(dy, dh_n, dc_n, saved):
 
 # ---- CUDA (CuPy float32, arguments checked above) --------------------------------------------
 
+# EMBER_CUDA_LSTM_GRAPH=0 runs a layer's time loop as separate launches instead of replaying it as
+# a cached CUDA graph (cuda/lstm/lstm.cu; the default, 1).
+_GRAPH_ENV = "EMBER_CUDA_LSTM_GRAPH"
+
+
+def _graphs():
+    value = os.environ.get(_GRAPH_ENV, "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"{_GRAPH_ENV} must be 0 or 1, not {value!r}")
+    return value == "1"
+
+
 
 def _cuda_rows(x):
     """(x, batch_major): x (T, B, I) as the CUDA kernels take it, its T * B rows one stride apart
@@ -360,6 +375,7 @@ def _forward_cuda(cell, x_tbi, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_first, unba
         batch_major,
         batch_first,
         tf32_allowed(),
+        _graphs(),
         current_stream(),
     )
     saved = None
@@ -401,6 +417,7 @@ def _backward_cuda(dy_tbh, dh_n, dc_n, s):
         db,
         batch_major,
         tf32_allowed(),
+        _graphs(),
         current_stream(),
     )
     return (dx.swapaxes(0, 1) if batch_major else dx), dh, dc, dw_ih, dw_hh, db
