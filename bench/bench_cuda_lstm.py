@@ -44,10 +44,12 @@ def validate(x, h0, c0, weights, dy):
         assert rel_err(g.get(), r) < 1e-4, "refusing to time a wrong kernel"
 
 
-@pytest.mark.parametrize("impl", ["ember", "torch"])
+@pytest.mark.parametrize("impl", ["ember", "ember-launches", "torch"])
 @pytest.mark.parametrize("pass_", ["fwd", "fwd+bwd"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "T{}-B{}-I{}-H{}".format(*s))
-def bench_cuda_lstm(benchmark, cuda_benchmark, shape, pass_, impl):
+def bench_cuda_lstm(benchmark, cuda_benchmark, monkeypatch, shape, pass_, impl):
+    """ember replays each layer as a cached CUDA graph; ember-launches launches its kernels one by
+    one (EMBER_CUDA_LSTM_GRAPH=0), what the graph saves."""
     import cupy as cp
 
     steps, batch, inputs, hidden = shape
@@ -61,7 +63,8 @@ def bench_cuda_lstm(benchmark, cuda_benchmark, shape, pass_, impl):
     )
     dy = rng.standard_normal((steps, batch, hidden), dtype=cp.float32)
 
-    if impl == "ember":
+    if impl.startswith("ember"):
+        monkeypatch.setenv("EMBER_CUDA_LSTM_GRAPH", "0" if impl == "ember-launches" else "1")
         validate(x, h0, c0, weights, dy)
 
         def run():
