@@ -61,6 +61,35 @@ def test_edges_around_cache_blocks(isa, rng):
     check(rng, 9, b["nc"] + 17, 5)
 
 
+def test_narrow_products_run_on_the_narrow_tile():
+    """On AVX-512 a product that 14x32 tiles would mostly pad (10 or 16 columns) runs on the AVX2
+    6x16 tile: bit for bit the AVX2 path's result, with its own depth blocking (k = 1000 is cut
+    into 3 blocks at 6x16's KC = 384, into 4 at 14x32's 256); a 64-wide one keeps the 14x32 tile,
+    and so its rounding."""
+    if "avx512" not in ember.cpu_info()["supported_isas"]:
+        pytest.skip("this CPU has no AVX-512")
+    shapes = [(32, 10), (150, 16), (64, 64)]
+    operands = [
+        (randn(np.random.default_rng(m), m, 1000), randn(np.random.default_rng(n), 1000, n))
+        for m, n in shapes
+    ]
+    before = ember.cpu_info()["isa"]
+    results = {}
+    try:
+        for isa in ("avx2", "avx512"):
+            ember._C._select_isa(isa)
+            results[isa] = [ops.gemm(a, b) for a, b in operands]
+        assert blocking()["narrow"] == "f32_gemm_6x16_avx2"
+    finally:
+        ember._C._select_isa(before)
+    narrow_avx2, wide_avx2 = results["avx2"][:2], results["avx2"][2]
+    narrow_avx512, wide_avx512 = results["avx512"][:2], results["avx512"][2]
+    for got, want in zip(narrow_avx512, narrow_avx2, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(wide_avx512, wide_avx2)
+    assert rel_err(wide_avx512, wide_avx2) < TOL
+
+
 @pytest.mark.parametrize(
     "m,n,k",
     [

@@ -73,6 +73,7 @@ py::dict gemm_blocking() {
   d["mc"] = uk.mc;
   d["kc"] = uk.kc;
   d["nc"] = uk.nc;
+  d["narrow"] = uk.narrow ? py::object(py::str(uk.narrow->name)) : py::object(py::none());
   return d;
 }
 

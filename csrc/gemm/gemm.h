@@ -24,7 +24,8 @@ struct Matrix {
 void sgemm(int64_t m, int64_t n, int64_t k, float alpha, ConstMatrix a, ConstMatrix b, float beta,
            Matrix c);
 
-// The same with a given micro-kernel and at most `threads` OpenMP threads.
+// The same with a given micro-kernel (or its narrow sibling, for a product its tile would mostly
+// pad) and at most `threads` OpenMP threads.
 void sgemm_with(const UKernel& uk, int threads, int64_t m, int64_t n, int64_t k, float alpha,
                 ConstMatrix a, ConstMatrix b, float beta, Matrix c);
 

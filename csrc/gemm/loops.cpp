@@ -22,7 +22,23 @@ constexpr double kMinFlopsPerThread = 2.0 * 64 * 64 * 64;
 // in place of reading it always paid off.
 constexpr int64_t kDirectAMaxCols = 128;
 
+// A product runs on the micro-kernel's narrow sibling when the big tile, padded to whole tiles,
+// would do at least this many times the sibling's work (bench/RESULTS.md: the demo CNN's
+// convolutions, 16 to 64 positions wide, on a 14x32 AVX-512 tile).
+constexpr double kNarrowGain = 1.5;
+
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int64_t padded_work(const UKernel& uk, int64_t m, int64_t n) {
+  return ceil_div(m, uk.mr) * uk.mr * (ceil_div(n, uk.nr) * uk.nr);
+}
+
+// uk, or its narrow sibling for an m x n product that uk's tiles would mostly pad.
+const UKernel& fitted(const UKernel& uk, int64_t m, int64_t n) {
+  if (uk.narrow && padded_work(uk, m, n) >= kNarrowGain * padded_work(*uk.narrow, m, n))
+    return *uk.narrow;
+  return uk;
+}
 
 // A 64-byte aligned scratch buffer that grows on demand and is kept for the thread's lifetime.
 class Scratch {
@@ -184,8 +200,8 @@ void band(int64_t d, int64_t r, int parts, int i, int64_t& begin, int64_t& end) 
 
 }  // namespace
 
-void sgemm_with(const UKernel& uk, int threads, int64_t m, int64_t n, int64_t k, float alpha,
-                ConstMatrix a, ConstMatrix b, float beta, Matrix c) {
+void sgemm_with(const UKernel& table_uk, int threads, int64_t m, int64_t n, int64_t k,
+                float alpha, ConstMatrix a, ConstMatrix b, float beta, Matrix c) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
     scale(m, n, beta, c);
@@ -199,6 +215,7 @@ void sgemm_with(const UKernel& uk, int threads, int64_t m, int64_t n, int64_t k,
     std::swap(b.rs, b.cs);
     std::swap(c.rs, c.cs);
   }
+  const UKernel& uk = fitted(table_uk, m, n);
   const double flops = 2.0 * m * n * k;
   threads = static_cast<int>(std::clamp(flops / kMinFlopsPerThread, 1.0, double(std::max(threads, 1))));
   const Grid grid = split(threads, m, n, uk.mr, uk.nr);

@@ -21,6 +21,9 @@ struct UKernel {
   int64_t kc;  // depth per packed panel: one A and one B micro-panel stay in L1
   int64_t nc;  // columns of B per packed panel (multiple of nr): the B panel stays in L3
   UKernelFn fn;
+  // A smaller register tile for the products whose edges this one would mostly pad (a 10-wide
+  // Linear output, a convolution over 4x4 positions), or null.
+  const UKernel* narrow;
 };
 
 // Largest register tile of any ISA: sizes the scratch tile used for edges.

@@ -20,6 +20,6 @@ namespace ember::gemm {
 static_assert(kMR <= kMaxMR && kNV * Avx2::width <= kMaxNR, "tile exceeds the edge scratch tile");
 
 const UKernel f32_gemm_6x16_avx2{"f32_gemm_6x16_avx2", kMR, kNV * Avx2::width,
-                                 kMC, kKC, kNC, &ukernel<Avx2, kMR, kNV>};
+                                 kMC, kKC, kNC, &ukernel<Avx2, kMR, kNV>, nullptr};
 
 }  // namespace ember::gemm

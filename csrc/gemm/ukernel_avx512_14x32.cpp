@@ -21,6 +21,6 @@ static_assert(kMR <= kMaxMR && kNV * Avx512::width <= kMaxNR, "tile exceeds the 
 
 const UKernel f32_gemm_14x32_avx512{"f32_gemm_14x32_avx512", kMR, kNV * Avx512::width,
                                     kMC, kKC, kNC,
-                                    &ukernel<Avx512, kMR, kNV>};
+                                    &ukernel<Avx512, kMR, kNV>, &f32_gemm_6x16_avx2};
 
 }  // namespace ember::gemm

@@ -35,6 +35,6 @@ void ukernel_4x8(int64_t k, const float* a, int64_t rs_a, int64_t cs_a, const fl
 namespace ember::gemm {
 
 const UKernel f32_gemm_4x8_generic{"f32_gemm_4x8_generic", kMR, kNR,
-                                   kMC, kKC, kNC, &ukernel_4x8};
+                                   kMC, kKC, kNC, &ukernel_4x8, nullptr};
 
 }  // namespace ember::gemm
