@@ -113,9 +113,8 @@ def main():
     baseline = float(np.sqrt(np.mean((rating[test] - mean) ** 2)))
     print(f"train RMSE: {rmse(model, user[train], item[train], rating[train]):.3f}")
 
-    vectors = model.item.weight.numpy()
-    vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    similarity = vectors @ vectors.T
+    unit = nn.functional.normalize(model.item.weight.detach(), dim=1)
+    similarity = (unit @ unit.T).numpy()  # the cosine similarity of every pair of items
     np.fill_diagonal(similarity, -np.inf)
     neighbours = np.argsort(-similarity, axis=1)[:, :5]
     for query in range(5):

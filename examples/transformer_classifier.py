@@ -1,5 +1,5 @@
-"""A tiny Transformer encoder (token and position embeddings, TransformerEncoderLayer with
-multi-head attention, mean pooling, a linear head) on a synthetic sequence task: does the
+"""A tiny Transformer encoder (token and position embeddings, a TransformerEncoder of
+TransformerEncoderLayers with multi-head attention, mean pooling, a linear head) on a synthetic sequence task: does the
 sequence of random tokens hold both a 3 and a 7 (anywhere)? Attention is what lets a token
 see whether the other one is present. Prints the test accuracy at the end.
 
@@ -47,18 +47,16 @@ class Classifier(nn.Module):
         self.position = nn.Parameter(
             np.random.default_rng(0).normal(0, 0.1, (LENGTH, d_model)).astype(np.float32)
         )
-        self.encoder = nn.ModuleList(
+        self.encoder = nn.TransformerEncoder(
             nn.TransformerEncoderLayer(
                 d_model, nhead, dim_feedforward=64, dropout=0.0, batch_first=True
-            )
-            for _ in range(layers)
+            ),
+            layers,
         )
         self.head = nn.Linear(d_model, 2)
 
     def forward(self, tokens):
-        x = self.embedding(tokens) + self.position
-        for layer in self.encoder:
-            x = layer(x)
+        x = self.encoder(self.embedding(tokens) + self.position)
         return self.head(x.mean(dim=1))
 
 

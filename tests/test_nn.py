@@ -375,6 +375,71 @@ def test_dropout_train_and_eval():
         nn.Dropout(1.5)
 
 
+# ---- similarities and norms ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "s1,s2,dim,zero",
+    [
+        ((5, 7), (5, 7), 1, True),  # row 0 of x1 a zero vector: similarity 0, PyTorch's gradient
+        ((3, 1, 4), (1, 6, 4), -1, False),  # broadcast
+        ((4, 3), (4, 3), 0, False),
+        ((7,), (7,), 0, False),
+        ((2, 7), (7,), 1, False),
+    ],
+)
+def test_cosine_similarity_matches_torch(rng, s1, s2, dim, zero):
+    torch = torch_or_skip()
+    a = rng.standard_normal(s1).astype(np.float32)
+    b = rng.standard_normal(s2).astype(np.float32)
+    if zero:
+        a[0] = 0
+    ours = [ember.tensor(v, requires_grad=True) for v in (a, b)]
+    theirs = [torch.tensor(v, requires_grad=True) for v in (a, b)]
+    got = F.cosine_similarity(*ours, dim=dim)
+    want = torch.nn.functional.cosine_similarity(*theirs, dim=dim)
+    assert got.shape == tuple(want.shape)
+    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-5, atol=1e-6)
+    g = np.asarray(rng.standard_normal(want.shape), np.float32)
+    got.backward(g)
+    want.backward(torch.tensor(g))
+    for o, t in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-6)
+    module = nn.CosineSimilarity(dim=dim)(*ours)
+    np.testing.assert_array_equal(module.numpy(), got.numpy())
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0])
+def test_normalize_matches_torch(rng, p):
+    torch = torch_or_skip()
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    x[1] = 0  # stays 0, with PyTorch's gradient (through the eps clamp alone)
+    ours, theirs = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    got = F.normalize(ours, p=p, dim=1)
+    want = torch.nn.functional.normalize(theirs, p=p, dim=1)
+    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-5, atol=1e-6)
+    g = rng.standard_normal((4, 5)).astype(np.float32)
+    got.backward(g)
+    want.backward(torch.tensor(g))
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_similarity_gradients_and_errors(rng):
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    check_grad(lambda s, t: F.cosine_similarity(s, t), a, b)
+    check_grad(lambda s, t: F.cosine_similarity(s, t, dim=0), a, b[:1])
+    check_grad(lambda s: F.normalize(s, dim=0), a)
+    check_grad(lambda s: F.normalize(s, p=3.0), a)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        F.cosine_similarity(ember.tensor(a), ember.tensor(b[:, :3]))
+    with pytest.raises(TypeError, match="x1 is float64 but x2 is float32"):
+        F.cosine_similarity(ember.tensor(a), ember.tensor(b.astype(np.float32)))
+    with pytest.raises(IndexError, match="dim 2 is out of range"):
+        F.cosine_similarity(ember.tensor(a), ember.tensor(b), dim=2)
+    with pytest.raises(ValueError, match="p must be positive"):
+        F.normalize(ember.tensor(a), p=0)
+
+
 # ---- functional gradients against finite differences (float64) ---------------------------
 
 

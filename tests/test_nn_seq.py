@@ -249,22 +249,26 @@ MASKS = ["none", "bool", "float", "bool3d", "float3d", "padding", "float_padding
 MASKS += ["causal", "causal_padding"]
 
 
-def run_mha(rng, kind, need_weights, *, batch_first=False, average=True, cross=False, bias=True):
+def run_mha(
+    rng, kind, need_weights, *, batch_first=False, average=True, cross=False, bias=True,
+    kdim=None, vdim=None,
+):  # fmt: skip
     embed, heads, batch, tgt_len = 8, 2, 3, 5
     src_len = 6 if cross else tgt_len
-    ours = nn.MultiheadAttention(embed, heads, bias=bias, batch_first=batch_first)
-    theirs = torch.nn.MultiheadAttention(embed, heads, bias=bias, batch_first=batch_first)
+    kwargs = dict(bias=bias, batch_first=batch_first, kdim=kdim, vdim=vdim)
+    ours = nn.MultiheadAttention(embed, heads, **kwargs)
+    theirs = torch.nn.MultiheadAttention(embed, heads, **kwargs)
     copy_weights(ours, theirs)
 
-    def shape(length):
-        return (batch, length, embed) if batch_first else (length, batch, embed)
+    def shape(length, features=embed):
+        return (batch, length, features) if batch_first else (length, batch, features)
 
     attn_mask, padding, is_causal = masks(kind, rng, batch, heads, tgt_len, src_len)
     if cross:
         arrays = [
             randn(rng, *shape(tgt_len)),
-            randn(rng, *shape(src_len)),
-            randn(rng, *shape(src_len)),
+            randn(rng, *shape(src_len, kdim or embed)),
+            randn(rng, *shape(src_len, vdim or embed)),
         ]
         (q, k, v), (tq, tk, tv) = leaves(arrays)
     else:
@@ -313,6 +317,36 @@ def test_mha_cross_attention_batch_first_matches_torch(rng, need_weights, kind):
 
 def test_mha_per_head_weights_without_bias_match_torch(rng):
     run_mha(rng, "padding", True, average=False, bias=False, cross=True)
+
+
+@pytest.mark.parametrize("need_weights", [True, False])
+@pytest.mark.parametrize("kdim,vdim", [(5, 3), (5, None), (None, 11)])
+def test_mha_kdim_vdim_match_torch(rng, need_weights, kdim, vdim):
+    """Keys and values with their own feature counts: separate q/k/v projection weights."""
+    run_mha(rng, "both", need_weights, batch_first=True, cross=True, kdim=kdim, vdim=vdim)
+
+
+def test_mha_kdim_vdim_state_dict_and_checks():
+    ours = nn.MultiheadAttention(8, 2, kdim=5, vdim=3)
+    theirs = torch.nn.MultiheadAttention(8, 2, kdim=5, vdim=3)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == [
+        "q_proj_weight",
+        "k_proj_weight",
+        "v_proj_weight",
+        "in_proj_bias",
+        "out_proj.weight",
+        "out_proj.bias",
+    ]
+    for k, v in ours.state_dict().items():
+        assert tuple(v.shape) == tuple(theirs.state_dict()[k].shape), k
+    assert ours.in_proj_weight is None and ours.k_proj_weight.shape == (8, 5)
+    # kdim == vdim == embed_dim is the packed layout
+    assert nn.MultiheadAttention(8, 2, kdim=8, vdim=8).q_proj_weight is None
+    x = ember.tensor(np.ones((4, 1, 8), np.float32))
+    with pytest.raises(AssertionError, match="kdim=5 and vdim=3"):
+        ours(x, x, x)
+    with pytest.raises(ValueError, match="kdim must be at least 1"):
+        nn.MultiheadAttention(8, 2, kdim=0)
 
 
 @pytest.mark.parametrize("need_weights", [True, False])
@@ -432,6 +466,57 @@ def test_transformer_encoder_layer_matches_torch(rng, norm_first, activation, ba
     backward_both((y,), (ty,), rng)
     close(x.grad.numpy(), tx.grad)
     check_param_grads(ours, theirs)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("kind", ["none", "causal", "padding"])
+def test_transformer_encoder_matches_torch(rng, norm_first, kind):
+    """A 3-layer stack with a final LayerNorm: outputs, input and every parameter gradient."""
+    d_model, nhead, batch, length = 8, 2, 3, 5
+    kwargs = dict(dim_feedforward=16, dropout=0.0, batch_first=True, norm_first=norm_first)
+    ours = nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(d_model, nhead, **kwargs), 3, norm=nn.LayerNorm(d_model)
+    )
+    theirs = torch.nn.TransformerEncoder(
+        torch.nn.TransformerEncoderLayer(d_model, nhead, **kwargs),
+        3,
+        norm=torch.nn.LayerNorm(d_model),
+        enable_nested_tensor=False,
+    )
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    copy_weights(ours, theirs)
+    attn_mask, padding, is_causal = masks(kind, rng, batch, nhead, length, length)
+    (x,), (tx,) = leaves([randn(rng, batch, length, d_model)])
+    y = ours(
+        x,
+        mask=None if attn_mask is None else ember.tensor(attn_mask),
+        src_key_padding_mask=None if padding is None else ember.tensor(padding),
+        is_causal=is_causal,
+    )
+    ty = theirs(
+        tx,
+        mask=None if attn_mask is None else torch.tensor(attn_mask),
+        src_key_padding_mask=None if padding is None else torch.tensor(padding),
+        is_causal=is_causal,
+    )
+    close(y.numpy(), ty)
+    backward_both((y,), (ty,), rng)
+    close(x.grad.numpy(), tx.grad)
+    check_param_grads(ours, theirs)
+
+
+def test_transformer_encoder_layers_are_independent_copies():
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16)
+    stack = nn.TransformerEncoder(layer, 2)
+    assert len(stack.layers) == stack.num_layers == 2 and stack.norm is None
+    first, second = (dict(m.named_parameters()) for m in stack.layers)
+    for name, p in layer.named_parameters():
+        np.testing.assert_array_equal(first[name].numpy(), p.numpy())  # copies of the layer
+        assert first[name] is not p and first[name] is not second[name]
+    first["linear1.weight"].data[...] = 0
+    assert second["linear1.weight"].numpy().any()
+    with pytest.raises(TypeError, match="encoder_layer must be a Module"):
+        nn.TransformerEncoder("layer", 2)
 
 
 def test_transformer_encoder_layer_state_dict_and_dropout():

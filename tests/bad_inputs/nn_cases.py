@@ -349,6 +349,84 @@ def multihead_attention_cases():
         good("no queries", lambda: mha(t(2, 0, 8), x, x)[0], shapes((2, 0, 8))),
         good("unbatched", lambda: mha(t(3, 8), t(3, 8), t(3, 8))[0], shapes((3, 8))),
     ]
+    cases += size_cases(
+        lambda kdim=5, vdim=3: nn.MultiheadAttention(8, 2, kdim=kdim, vdim=vdim),
+        ("kdim", "vdim"),
+        minimum={"kdim": 1, "vdim": 1},
+    )
+    cross = nn.MultiheadAttention(8, 2, batch_first=True, kdim=5, vdim=3)
+    cases += [
+        good("kdim and vdim", lambda: cross(x, t(2, 4, 5), t(2, 4, 3))[0], shapes((2, 3, 8))),
+        bad(
+            "key without kdim features",
+            lambda: cross(x, t(2, 4, 8), t(2, 4, 3)),
+            AssertionError,
+            "kdim",
+        ),
+        bad(
+            "value without vdim features",
+            lambda: cross(x, t(2, 4, 5), t(2, 4, 5)),
+            AssertionError,
+            "vdim",
+        ),
+    ]
+    return cases
+
+
+def transformer_encoder_cases():
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True)
+    encoder = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(8))
+    cases = input_cases(lambda x: encoder(x), (2, 3, 8), word="src")
+    cases += input_cases(lambda x: layer(x), (2, 3, 8), word="src")
+    cases += size_cases(lambda num_layers=2: nn.TransformerEncoder(layer, num_layers), ("num_layers",))
+    cases += [
+        bad("a layer that is not a Module", lambda: nn.TransformerEncoder(None, 2), TypeError, "encoder_layer"),
+        bad("another d_model", lambda: encoder(t(2, 3, 6)), AssertionError, "6"),
+        bad(
+            "a mask of the wrong shape",
+            lambda: encoder(t(2, 3, 8), mask=ember.tensor(np.zeros((4, 4), bool))),
+            RuntimeError,
+            "attn_mask",
+        ),
+        good("no layers", lambda: nn.TransformerEncoder(layer, 0)(t(2, 3, 8)), shapes((2, 3, 8))),
+        good("an empty batch", lambda: encoder(t(0, 3, 8)), shapes((0, 3, 8))),
+        good("unbatched", lambda: encoder(t(3, 8)), shapes((3, 8))),
+    ]
+    return cases
+
+
+def cosine_similarity_cases():
+    cases = input_cases(lambda x: F.cosine_similarity(x, x), (4, 5), word="x1", float64_ok=True)
+    cases += input_cases(
+        lambda x: F.cosine_similarity(t(4, 5), x), (4, 5), word="x2"
+    )  # float64 against a float32 x1: a TypeError naming both
+    cases += [
+        bad("shapes that do not broadcast", lambda: F.cosine_similarity(t(4, 5), t(3, 5)), ValueError, "x1", "x2"),
+        bad("dim out of range", lambda: F.cosine_similarity(t(4, 5), t(4, 5), dim=2), IndexError, "dim"),
+        good("broadcast", lambda: F.cosine_similarity(t(4, 1, 5), t(1, 3, 5), dim=2), shapes((4, 3))),
+        good("an empty batch", lambda: F.cosine_similarity(t(0, 5), t(0, 5)), shapes((0,))),
+        good(
+            "zero vectors",
+            lambda: F.cosine_similarity(ember.zeros(2, 3), t(2, 3)),
+            lambda r: assert_close(r, np.zeros(2, np.float32)),
+        ),
+        good("the module", lambda: nn.CosineSimilarity(dim=0)(t(4, 5), t(4, 5)), shapes((5,))),
+    ]
+    return cases
+
+
+def normalize_cases():
+    cases = input_cases(lambda x: F.normalize(x), (4, 5), float64_ok=True)
+    cases += [
+        bad("p = 0", lambda: F.normalize(t(4, 5), p=0), ValueError, "p"),
+        bad("dim out of range", lambda: F.normalize(t(4, 5), dim=-3), IndexError, "dim"),
+        good("an empty batch", lambda: F.normalize(t(0, 5)), shapes((0, 5))),
+        good(
+            "a zero vector stays zero",
+            lambda: F.normalize(ember.zeros(2, 3)),
+            lambda r: assert_close(r, np.zeros((2, 3), np.float32)),
+        ),
+    ]
     return cases
 
 
@@ -544,6 +622,9 @@ TABLE = {
     "nn.LSTM": lstm_cases,
     "nn.LSTMCell": lstm_cell_cases,
     "nn.MultiheadAttention": multihead_attention_cases,
+    "nn.TransformerEncoder": transformer_encoder_cases,
+    "F.cosine_similarity": cosine_similarity_cases,
+    "F.normalize": normalize_cases,
     "nn.Embedding": embedding_cases,
     "nn.BatchNorm2d": batch_norm2d_cases,
     "F.cross_entropy": cross_entropy_cases,

@@ -10,6 +10,7 @@ from ember.nn.activation import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from ember.nn.attention import MultiheadAttention
 from ember.nn.container import ModuleList, Sequential
 from ember.nn.conv import Conv2d
+from ember.nn.distance import CosineSimilarity
 from ember.nn.dropout import Dropout
 from ember.nn.linear import Flatten, Identity, Linear
 from ember.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, MSELoss, NLLLoss
@@ -18,7 +19,7 @@ from ember.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from ember.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from ember.nn.rnn import LSTM, LSTMCell
 from ember.nn.sparse import Embedding
-from ember.nn.transformer import TransformerEncoderLayer
+from ember.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
     "AdaptiveAvgPool2d",
@@ -27,6 +28,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "Conv2d",
+    "CosineSimilarity",
     "CrossEntropyLoss",
     "Dropout",
     "Embedding",
@@ -51,6 +53,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "TransformerEncoder",
     "TransformerEncoderLayer",
     "functional",
     "init",

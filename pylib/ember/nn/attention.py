@@ -43,7 +43,9 @@ class MultiheadAttention(Module):
     batch_first; unbatched (L, E)). key_padding_mask (N, S): True (or -inf) ignores that key;
     attn_mask (L, S) or (N * num_heads, L, S): True means NOT allowed, a float mask is added.
     is_causal is a hint that attn_mask is the causal mask. The weights are averaged over the
-    heads (N, L, S), or per head (N, num_heads, L, S)."""
+    heads (N, L, S), or per head (N, num_heads, L, S). With kdim or vdim (the key's and the
+    value's features) other than embed_dim the three projections are separate parameters,
+    q_proj_weight, k_proj_weight and v_proj_weight, instead of in_proj_weight, as PyTorch's."""
 
     def __init__(
         self,
@@ -52,10 +54,16 @@ class MultiheadAttention(Module):
         dropout: float = 0.0,
         bias: bool = True,
         batch_first: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
     ):
         super().__init__()
         _checks.size("MultiheadAttention", "embed_dim", embed_dim)
         _checks.size("MultiheadAttention", "num_heads", num_heads)
+        kdim = embed_dim if kdim is None else kdim
+        vdim = embed_dim if vdim is None else vdim
+        _checks.size("MultiheadAttention", "kdim", kdim, minimum=1)
+        _checks.size("MultiheadAttention", "vdim", vdim, minimum=1)
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(
                 f"embed_dim and num_heads must be greater than 0, got embed_dim={embed_dim} "
@@ -66,7 +74,17 @@ class MultiheadAttention(Module):
         self.embed_dim, self.num_heads = embed_dim, num_heads
         self.head_dim = embed_dim // num_heads
         self.dropout, self.batch_first = float(dropout), batch_first
-        self.in_proj_weight = Parameter(np.empty((3 * embed_dim, embed_dim), np.float32))
+        self.kdim, self.vdim = kdim, vdim
+        self._qkv_same_embed_dim = kdim == embed_dim and vdim == embed_dim
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(np.empty((3 * embed_dim, embed_dim), np.float32))
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        else:
+            self.q_proj_weight = Parameter(np.empty((embed_dim, embed_dim), np.float32))
+            self.k_proj_weight = Parameter(np.empty((embed_dim, kdim), np.float32))
+            self.v_proj_weight = Parameter(np.empty((embed_dim, vdim), np.float32))
+            self.register_parameter("in_proj_weight", None)
         if bias:
             self.in_proj_bias = Parameter(np.empty(3 * embed_dim, np.float32))
         else:
@@ -75,7 +93,12 @@ class MultiheadAttention(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.xavier_uniform_(self.in_proj_weight)
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            init.xavier_uniform_(self.q_proj_weight)
+            init.xavier_uniform_(self.k_proj_weight)
+            init.xavier_uniform_(self.v_proj_weight)
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
@@ -83,13 +106,17 @@ class MultiheadAttention(Module):
     def _project(self, query, key, value):
         """q, k, v = the input projections (one GEMM when query, key and value are the same)."""
         w, b, e = self.in_proj_weight, self.in_proj_bias, self.embed_dim
-        if query is key and key is value:
+        parts = [slice(0, e), slice(e, 2 * e), slice(2 * e, 3 * e)]
+        if not self._qkv_same_embed_dim:
+            weights = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
+        elif query is key and key is value:
             qkv = F.linear(query, w, b)
             return qkv[..., :e], qkv[..., e : 2 * e], qkv[..., 2 * e :]
-        parts = [slice(0, e), slice(e, 2 * e), slice(2 * e, 3 * e)]
+        else:
+            weights = tuple(w[p] for p in parts)
         return tuple(
-            F.linear(x, w[p], None if b is None else b[p])
-            for x, p in zip((query, key, value), parts, strict=True)
+            F.linear(x, wp, None if b is None else b[p])
+            for x, wp, p in zip((query, key, value), weights, parts, strict=True)
         )
 
     def _merged_mask(self, attn_mask, key_padding_mask, batch, tgt_len, src_len, dtype):
@@ -135,7 +162,7 @@ class MultiheadAttention(Module):
         is_causal: bool = False,
     ):
         for name, x in (("query", query), ("key", key), ("value", value)):
-            _checks.tensor("MultiheadAttention", name, x, like=self.in_proj_weight)
+            _checks.tensor("MultiheadAttention", name, x, like=self.out_proj.weight)
             if x.ndim not in (2, 3):
                 raise AssertionError(
                     f"{name} should be unbatched 2D or batched 3D tensor but received "
@@ -170,6 +197,11 @@ class MultiheadAttention(Module):
             )
         if key.shape[:2] != value.shape[:2]:
             raise AssertionError(f"key shape {key.shape} does not match value shape {value.shape}")
+        if key.shape[2] != self.kdim or value.shape[2] != self.vdim:
+            raise AssertionError(
+                f"key and value should have kdim={self.kdim} and vdim={self.vdim} features, got "
+                f"{key.shape[2]} and {value.shape[2]}"
+            )
         if is_causal and attn_mask is None:
             raise RuntimeError(
                 "Need attn_mask if specifying the is_causal hint. You may use the Transformer "
@@ -213,4 +245,5 @@ class MultiheadAttention(Module):
         return out, weights
 
     def extra_repr(self) -> str:
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+        extra = "" if self._qkv_same_embed_dim else f", kdim={self.kdim}, vdim={self.vdim}"
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}{extra}"

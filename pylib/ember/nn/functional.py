@@ -24,6 +24,7 @@ __all__ = [
     "batch_norm",
     "binary_cross_entropy_with_logits",
     "conv2d",
+    "cosine_similarity",
     "cross_entropy",
     "dropout",
     "embedding",
@@ -35,6 +36,7 @@ __all__ = [
     "max_pool2d",
     "mse_loss",
     "nll_loss",
+    "normalize",
     "one_hot",
     "relu",
     "scaled_dot_product_attention",
@@ -204,6 +206,56 @@ def linear(input, weight, bias=None):
 
 def relu(input):
     return input.relu()
+
+
+# ---- norms and similarities -------------------------------------------------------------------
+
+
+def _vector_norm(x, p: float, dim: int, eps: float):
+    """max(||x||_p, eps) along dim, kept as a size-1 dimension. The clamp acts on the sum of
+    powers (against eps ** p), so a zero vector gets a zero gradient instead of 0 * inf."""
+    if p == 2:
+        return (x * x).sum(dim, keepdim=True).clamp(min=eps * eps).sqrt()
+    return (abs(x) ** p).sum(dim, keepdim=True).clamp(min=eps**p) ** (1.0 / p)
+
+
+def _dim_of(fn: str, dim: int, ndim: int) -> int:
+    if not -ndim <= dim < max(ndim, 1):
+        raise IndexError(
+            f"{fn}: dim {dim} is out of range for a {ndim}-dimensional input "
+            f"(expected to be in range of [{-ndim}, {ndim - 1}])"
+        )
+    return dim % max(ndim, 1)
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
+    """input / max(||input||_p, eps) along dim, as PyTorch's."""
+    _checks.tensor("normalize", "input", input)
+    if not isinstance(input, Tensor):
+        input = Tensor(input)
+    if p <= 0:
+        raise ValueError(f"normalize: p must be positive, got {p}")
+    dim = _dim_of("normalize", dim, input.ndim)
+    return input / _vector_norm(input, p, dim, eps)
+
+
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
+    """x1 . x2 / (max(||x1||, eps) * max(||x2||, eps)) along dim of their broadcast shape, which
+    the result drops, as PyTorch's (each input is divided by its norm before the dot product)."""
+    _checks.tensor("cosine_similarity", "x1", x1)
+    _checks.tensor("cosine_similarity", "x2", x2)
+    x1, x2 = (x if isinstance(x, Tensor) else Tensor(x) for x in (x1, x2))
+    if x1.dtype != x2.dtype:
+        raise TypeError(f"cosine_similarity: x1 is {x1.dtype} but x2 is {x2.dtype}")
+    try:
+        shape = np.broadcast_shapes(x1.shape, x2.shape)
+    except ValueError:
+        raise ValueError(
+            f"cosine_similarity: x1 {tuple(x1.shape)} and x2 {tuple(x2.shape)} do not broadcast"
+        ) from None
+    x1, x2 = (x if x.shape == shape else x.expand(shape) for x in (x1, x2))
+    dim = _dim_of("cosine_similarity", dim, len(shape))
+    return ((x1 / _vector_norm(x1, 2, dim, eps)) * (x2 / _vector_norm(x2, 2, dim, eps))).sum(dim)
 
 
 def tanh(input):

@@ -1,16 +1,21 @@
 """`TransformerEncoderLayer`: self-attention and a feed-forward block, each with a residual
-connection and LayerNorm (after it, or before it with norm_first), as PyTorch's."""
+connection and LayerNorm (after it, or before it with norm_first), as PyTorch's; and
+`TransformerEncoder`, a stack of copies of such a layer."""
 
 from __future__ import annotations
 
+import copy
+
 from ember.nn import functional as F
+from ember.nn import _checks
 from ember.nn.attention import MultiheadAttention
+from ember.nn.container import ModuleList
 from ember.nn.dropout import Dropout
 from ember.nn.linear import Linear
 from ember.nn.module import Module
 from ember.nn.normalization import LayerNorm
 
-__all__ = ["TransformerEncoderLayer"]
+__all__ = ["TransformerEncoder", "TransformerEncoderLayer"]
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
@@ -67,7 +72,7 @@ class TransformerEncoderLayer(Module):
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False):
-        x = src
+        x = _checks.tensor("TransformerEncoderLayer", "src", src, like=self.linear1.weight)
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
             x = x + self._ff_block(self.norm2(x))
@@ -75,3 +80,40 @@ class TransformerEncoderLayer(Module):
             x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
             x = self.norm2(x + self._ff_block(x))
         return x
+
+
+class TransformerEncoder(Module):
+    """num_layers copies of encoder_layer (independent parameters, each a deep copy of it, as
+    PyTorch's), applied in turn, then `norm` if given. forward(src, mask=None,
+    src_key_padding_mask=None, is_causal=None) passes the masks to every layer; is_causal is
+    the hint that mask is the causal mask (None: False, the mask is applied as given).
+    state_dict keys layers.<i>.<the layer's keys> and norm.<its keys>, as PyTorch's.
+    enable_nested_tensor and mask_check are PyTorch's fast-path switches: accepted, unused."""
+
+    def __init__(
+        self,
+        encoder_layer: TransformerEncoderLayer,
+        num_layers: int,
+        norm: Module | None = None,
+        enable_nested_tensor: bool = True,
+        mask_check: bool = True,
+    ):
+        super().__init__()
+        if not isinstance(encoder_layer, Module):
+            raise TypeError(
+                f"TransformerEncoder: encoder_layer must be a Module, got "
+                f"{type(encoder_layer).__name__}"
+            )
+        num_layers = _checks.size("TransformerEncoder", "num_layers", num_layers)
+        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal: bool | None = None):
+        x = _checks.tensor("TransformerEncoder", "src", src)
+        for layer in self.layers:
+            x = layer(
+                x, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
+                is_causal=bool(is_causal),
+            )  # fmt: skip
+        return x if self.norm is None else self.norm(x)
