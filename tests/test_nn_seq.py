@@ -426,6 +426,33 @@ def test_mha_rejects_bad_masks(rng):
 # ---- TransformerEncoderLayer ----------------------------------------------------------------
 
 
+def run_encoders(rng, ours, theirs, kind, shape, mask_arg):
+    """An ember and a torch encoder (a layer or a stack, 2 heads) with the same weights on the
+    same input and masks (the attention mask passed as `mask_arg`): the outputs, the input's
+    gradient and every parameter's."""
+    copy_weights(ours, theirs)
+    attention = next(m for m in ours.modules() if isinstance(m, nn.MultiheadAttention))
+    batch, length = shape[:2] if attention.batch_first else (shape[1], shape[0])
+    attn_mask, padding, is_causal = masks(kind, rng, batch, 2, length, length)
+    (x,), (tx,) = leaves([randn(rng, *shape)])
+    y = ours(
+        x,
+        **{mask_arg: None if attn_mask is None else ember.tensor(attn_mask)},
+        src_key_padding_mask=None if padding is None else ember.tensor(padding),
+        is_causal=is_causal,
+    )
+    ty = theirs(
+        tx,
+        **{mask_arg: None if attn_mask is None else torch.tensor(attn_mask)},
+        src_key_padding_mask=None if padding is None else torch.tensor(padding),
+        is_causal=is_causal,
+    )
+    close(y.numpy(), ty)
+    backward_both((y,), (ty,), rng)
+    close(x.grad.numpy(), tx.grad)
+    check_param_grads(ours, theirs)
+
+
 @pytest.mark.parametrize(
     "norm_first, activation, batch_first, kind",
     [
@@ -446,26 +473,8 @@ def test_transformer_encoder_layer_matches_torch(rng, norm_first, activation, ba
     )
     ours = nn.TransformerEncoderLayer(d_model, nhead, **kwargs)
     theirs = torch.nn.TransformerEncoderLayer(d_model, nhead, **kwargs)
-    copy_weights(ours, theirs)
-    attn_mask, padding, is_causal = masks(kind, rng, batch, nhead, length, length)
     shape = (batch, length, d_model) if batch_first else (length, batch, d_model)
-    (x,), (tx,) = leaves([randn(rng, *shape)])
-    y = ours(
-        x,
-        src_mask=None if attn_mask is None else ember.tensor(attn_mask),
-        src_key_padding_mask=None if padding is None else ember.tensor(padding),
-        is_causal=is_causal,
-    )
-    ty = theirs(
-        tx,
-        src_mask=None if attn_mask is None else torch.tensor(attn_mask),
-        src_key_padding_mask=None if padding is None else torch.tensor(padding),
-        is_causal=is_causal,
-    )
-    close(y.numpy(), ty)
-    backward_both((y,), (ty,), rng)
-    close(x.grad.numpy(), tx.grad)
-    check_param_grads(ours, theirs)
+    run_encoders(rng, ours, theirs, kind, shape, "src_mask")
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -484,25 +493,7 @@ def test_transformer_encoder_matches_torch(rng, norm_first, kind):
         enable_nested_tensor=False,
     )
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    copy_weights(ours, theirs)
-    attn_mask, padding, is_causal = masks(kind, rng, batch, nhead, length, length)
-    (x,), (tx,) = leaves([randn(rng, batch, length, d_model)])
-    y = ours(
-        x,
-        mask=None if attn_mask is None else ember.tensor(attn_mask),
-        src_key_padding_mask=None if padding is None else ember.tensor(padding),
-        is_causal=is_causal,
-    )
-    ty = theirs(
-        tx,
-        mask=None if attn_mask is None else torch.tensor(attn_mask),
-        src_key_padding_mask=None if padding is None else torch.tensor(padding),
-        is_causal=is_causal,
-    )
-    close(y.numpy(), ty)
-    backward_both((y,), (ty,), rng)
-    close(x.grad.numpy(), tx.grad)
-    check_param_grads(ours, theirs)
+    run_encoders(rng, ours, theirs, kind, (batch, length, d_model), "mask")
 
 
 def test_transformer_encoder_layers_are_independent_copies():
