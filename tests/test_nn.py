@@ -615,6 +615,11 @@ def test_clip_grad_norm_against_torch(rng, norm_type, max_norm):
         np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-5)
 
 
+def test_clip_grad_norm_without_gradients_is_a_float32_zero():
+    norm = nn.utils.clip_grad_norm_(nn.Linear(2, 2).parameters(), 1.0)
+    assert norm.item() == 0.0 and norm.dtype == np.float32  # PyTorch's tensor(0.)
+
+
 def test_clip_grad_value():
     p = ember.zeros(3, requires_grad=True)
     p.grad = ember.tensor([-3.0, 0.5, 2.0])

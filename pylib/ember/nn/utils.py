@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ember.autograd import array_module
 from ember.tensor import Tensor
 
@@ -23,7 +25,7 @@ def clip_grad_norm_(
     concatenated) is at most max_norm; returns the norm before clipping."""
     grads = _grads(parameters)
     if not grads:
-        return Tensor(0.0)
+        return Tensor(np.float32(0.0))  # float32, as PyTorch's default dtype
     xp = array_module(grads[0])
     norm_type = float(norm_type)
     if norm_type == math.inf:
