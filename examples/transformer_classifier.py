@@ -1,7 +1,7 @@
 """A tiny Transformer encoder (token and position embeddings, a TransformerEncoder of
-TransformerEncoderLayers with multi-head attention, mean pooling, a linear head) on a synthetic sequence task: does the
-sequence of random tokens hold both a 3 and a 7 (anywhere)? Attention is what lets a token
-see whether the other one is present. Prints the test accuracy at the end.
+TransformerEncoderLayers with multi-head attention, mean pooling, a linear head) on a synthetic
+sequence task: does the sequence of random tokens hold both a 3 and a 7 (anywhere)? Attention is
+what lets a token see whether the other one is present. Prints the test accuracy at the end.
 
     python examples/transformer_classifier.py                # well under a minute on 2 cores
     python examples/transformer_classifier.py --smoke        # a few seconds: checks that it runs

@@ -211,11 +211,11 @@ def test_graph_replays_match_direct_launches(cp, rng, monkeypatch):
     """A layer replayed as a cached CUDA graph gives the launches' results bit for bit, over
     repeated calls with new values in the same input buffers (replays of the graph captured by the
     first call, where CuPy's pool hands the outputs the same memory again)."""
-    T, B, I, H = 6, 3, 5, 7
-    w = dev(cp, *weights(rng, I, H))
-    x, h0, c0, dy = cp.empty((T, B, I), cp.float32), cp.empty((B, H), cp.float32), None, None
+    T, B, n_in, H = 6, 3, 5, 7
+    w = dev(cp, *weights(rng, n_in, H))
+    x, h0, c0, dy = cp.empty((T, B, n_in), cp.float32), cp.empty((B, H), cp.float32), None, None
     for _ in range(3):
-        x[...] = cp.asarray(randn(rng, T, B, I))
+        x[...] = cp.asarray(randn(rng, T, B, n_in))
         h0[...] = cp.asarray(randn(rng, B, H))
         dy = cp.asarray(randn(rng, T, B, H))
         results = {}

@@ -251,11 +251,12 @@ MASKS += ["causal", "causal_padding"]
 
 def run_mha(
     rng, kind, need_weights, *, batch_first=False, average=True, cross=False, bias=True,
-    kdim=None, vdim=None,
+    kdim=None, vdim=None, add_bias_kv=False, add_zero_attn=False,
 ):  # fmt: skip
     embed, heads, batch, tgt_len = 8, 2, 3, 5
     src_len = 6 if cross else tgt_len
     kwargs = dict(bias=bias, batch_first=batch_first, kdim=kdim, vdim=vdim)
+    kwargs.update(add_bias_kv=add_bias_kv, add_zero_attn=add_zero_attn)
     ours = nn.MultiheadAttention(embed, heads, **kwargs)
     theirs = torch.nn.MultiheadAttention(embed, heads, **kwargs)
     copy_weights(ours, theirs)
@@ -326,17 +327,37 @@ def test_mha_kdim_vdim_match_torch(rng, need_weights, kdim, vdim):
     run_mha(rng, "both", need_weights, batch_first=True, cross=True, kdim=kdim, vdim=vdim)
 
 
+@pytest.mark.parametrize("need_weights", [True, False])
+@pytest.mark.parametrize("kind", ["none", "both", "causal"])
+@pytest.mark.parametrize("bias_kv,zero_attn", [(True, False), (False, True), (True, True)])
+def test_mha_bias_kv_and_zero_attn_match_torch(rng, need_weights, kind, bias_kv, zero_attn):
+    """A learned and a zero key/value appended to every sequence, the masks extended over them;
+    bias_k and bias_v get their gradients."""
+    run_mha(rng, kind, need_weights, add_bias_kv=bias_kv, add_zero_attn=zero_attn)
+
+
+def test_mha_bias_kv_state_dict_as_torch():
+    ours, theirs = (m.MultiheadAttention(8, 2, add_bias_kv=True) for m in (nn, torch.nn))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert ours.bias_k.shape == (1, 1, 8) and ours.bias_k.numpy().std() > 0  # xavier-normal
+    assert nn.MultiheadAttention(8, 2).bias_k is None
+
+
 def test_mha_kdim_vdim_state_dict_and_checks():
     ours = nn.MultiheadAttention(8, 2, kdim=5, vdim=3)
     theirs = torch.nn.MultiheadAttention(8, 2, kdim=5, vdim=3)
-    assert list(ours.state_dict()) == list(theirs.state_dict()) == [
-        "q_proj_weight",
-        "k_proj_weight",
-        "v_proj_weight",
-        "in_proj_bias",
-        "out_proj.weight",
-        "out_proj.bias",
-    ]
+    assert (
+        list(ours.state_dict())
+        == list(theirs.state_dict())
+        == [
+            "q_proj_weight",
+            "k_proj_weight",
+            "v_proj_weight",
+            "in_proj_bias",
+            "out_proj.weight",
+            "out_proj.bias",
+        ]
+    )
     for k, v in ours.state_dict().items():
         assert tuple(v.shape) == tuple(theirs.state_dict()[k].shape), k
     assert ours.in_proj_weight is None and ours.k_proj_weight.shape == (8, 5)

@@ -355,7 +355,13 @@ def multihead_attention_cases():
         minimum={"kdim": 1, "vdim": 1},
     )
     cross = nn.MultiheadAttention(8, 2, batch_first=True, kdim=5, vdim=3)
+    extra = nn.MultiheadAttention(8, 2, batch_first=True, add_bias_kv=True, add_zero_attn=True)
     cases += [
+        good(
+            "add_bias_kv and add_zero_attn: two more keys",
+            lambda: extra(x, x, x, key_padding_mask=ember.tensor(np.zeros((2, 3), bool))),
+            shapes((2, 3, 8), (2, 3, 5)),
+        ),
         good("kdim and vdim", lambda: cross(x, t(2, 4, 5), t(2, 4, 3))[0], shapes((2, 3, 8))),
         bad(
             "key without kdim features",
@@ -378,9 +384,16 @@ def transformer_encoder_cases():
     encoder = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(8))
     cases = input_cases(lambda x: encoder(x), (2, 3, 8), word="src")
     cases += input_cases(lambda x: layer(x), (2, 3, 8), word="src")
-    cases += size_cases(lambda num_layers=2: nn.TransformerEncoder(layer, num_layers), ("num_layers",))
+    cases += size_cases(
+        lambda num_layers=2: nn.TransformerEncoder(layer, num_layers), ("num_layers",)
+    )
     cases += [
-        bad("a layer that is not a Module", lambda: nn.TransformerEncoder(None, 2), TypeError, "encoder_layer"),
+        bad(
+            "a layer that is not a Module",
+            lambda: nn.TransformerEncoder(None, 2),
+            TypeError,
+            "encoder_layer",
+        ),
         bad("another d_model", lambda: encoder(t(2, 3, 6)), AssertionError, "6"),
         bad(
             "a mask of the wrong shape",
@@ -397,13 +410,27 @@ def transformer_encoder_cases():
 
 def cosine_similarity_cases():
     cases = input_cases(lambda x: F.cosine_similarity(x, x), (4, 5), word="x1", float64_ok=True)
-    cases += input_cases(
-        lambda x: F.cosine_similarity(t(4, 5), x), (4, 5), word="x2"
-    )  # float64 against a float32 x1: a TypeError naming both
+    # x2 float64 against a float32 x1: a TypeError naming both
+    cases += input_cases(lambda x: F.cosine_similarity(t(4, 5), x), (4, 5), word="x2")
     cases += [
-        bad("shapes that do not broadcast", lambda: F.cosine_similarity(t(4, 5), t(3, 5)), ValueError, "x1", "x2"),
-        bad("dim out of range", lambda: F.cosine_similarity(t(4, 5), t(4, 5), dim=2), IndexError, "dim"),
-        good("broadcast", lambda: F.cosine_similarity(t(4, 1, 5), t(1, 3, 5), dim=2), shapes((4, 3))),
+        bad(
+            "shapes that do not broadcast",
+            lambda: F.cosine_similarity(t(4, 5), t(3, 5)),
+            ValueError,
+            "x1",
+            "x2",
+        ),
+        bad(
+            "dim out of range",
+            lambda: F.cosine_similarity(t(4, 5), t(4, 5), dim=2),
+            IndexError,
+            "dim",
+        ),
+        good(
+            "broadcast",
+            lambda: F.cosine_similarity(t(4, 1, 5), t(1, 3, 5), dim=2),
+            shapes((4, 3)),
+        ),
         good("an empty batch", lambda: F.cosine_similarity(t(0, 5), t(0, 5)), shapes((0,))),
         good(
             "zero vectors",

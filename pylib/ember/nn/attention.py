@@ -17,7 +17,7 @@ from ember.nn import _checks, init
 from ember.nn import functional as F
 from ember.nn.linear import Linear
 from ember.nn.module import Module, Parameter
-from ember.tensor import Tensor, _unwrap
+from ember.tensor import Tensor, _unwrap, cat
 
 __all__ = ["MultiheadAttention"]
 
@@ -45,7 +45,10 @@ class MultiheadAttention(Module):
     is_causal is a hint that attn_mask is the causal mask. The weights are averaged over the
     heads (N, L, S), or per head (N, num_heads, L, S). With kdim or vdim (the key's and the
     value's features) other than embed_dim the three projections are separate parameters,
-    q_proj_weight, k_proj_weight and v_proj_weight, instead of in_proj_weight, as PyTorch's."""
+    q_proj_weight, k_proj_weight and v_proj_weight, instead of in_proj_weight, as PyTorch's.
+    add_bias_kv appends a learned key and value (bias_k, bias_v) to every sequence's keys and
+    values, add_zero_attn a zero one (per head) after them; the masks are extended to let every
+    query attend to them."""
 
     def __init__(
         self,
@@ -54,6 +57,8 @@ class MultiheadAttention(Module):
         dropout: float = 0.0,
         bias: bool = True,
         batch_first: bool = False,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
         kdim: int | None = None,
         vdim: int | None = None,
     ):
@@ -90,6 +95,12 @@ class MultiheadAttention(Module):
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
+        if add_bias_kv:
+            self.bias_k = Parameter(np.empty((1, 1, embed_dim), np.float32))
+            self.bias_v = Parameter(np.empty((1, 1, embed_dim), np.float32))
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = bool(add_zero_attn)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -102,6 +113,9 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def _project(self, query, key, value):
         """q, k, v = the input projections (one GEMM when query, key and value are the same)."""
@@ -209,18 +223,30 @@ class MultiheadAttention(Module):
             )
         dropout_p = self.dropout if self.training else 0.0
         fused = not need_weights and dropout_p == 0.0  # else the weights are computed explicitly
+        extra_keys = (self.bias_k is not None) + self.add_zero_attn
         if is_causal and key_padding_mask is None and fused:
             attn_mask = None  # the hint alone: the fused kernel applies the causal mask
         else:
             is_causal = False
         mask = self._merged_mask(attn_mask, key_padding_mask, batch, tgt_len, src_len, query.dtype)
+        if mask is not None and extra_keys:  # every query may attend to the appended keys
+            xp = array_module(mask)
+            mask = xp.broadcast_to(mask, mask.shape[:-1] + (src_len,))
+            mask = xp.concatenate([mask, xp.zeros(mask.shape[:-1] + (extra_keys,), mask.dtype)], -1)
 
         heads, head_dim = self.num_heads, self.head_dim
         q, k, v = self._project(query, key, value)
+        if self.bias_k is not None:
+            k = cat([k, self.bias_k.expand(1, batch, embed)])
+            v = cat([v, self.bias_v.expand(1, batch, embed)])
         # (T, N, E) -> (N, heads, T, head_dim)
+        keys = src_len + (self.bias_k is not None)
         q = q.reshape(tgt_len, batch, heads, head_dim).permute(1, 2, 0, 3)
-        k = k.reshape(src_len, batch, heads, head_dim).permute(1, 2, 0, 3)
-        v = v.reshape(src_len, batch, heads, head_dim).permute(1, 2, 0, 3)
+        k = k.reshape(keys, batch, heads, head_dim).permute(1, 2, 0, 3)
+        v = v.reshape(keys, batch, heads, head_dim).permute(1, 2, 0, 3)
+        if self.add_zero_attn:
+            zero = Tensor(array_module(k.data).zeros((batch, heads, 1, head_dim), k.dtype))
+            k, v = cat([k, zero], dim=2), cat([v, zero], dim=2)
         weights = None
         if not fused:
             scores = (q * math.sqrt(1.0 / head_dim)) @ k.transpose(-2, -1)

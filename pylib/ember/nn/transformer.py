@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import copy
 
-from ember.nn import functional as F
 from ember.nn import _checks
+from ember.nn import functional as F
 from ember.nn.attention import MultiheadAttention
 from ember.nn.container import ModuleList
 from ember.nn.dropout import Dropout

@@ -317,7 +317,6 @@ def _graphs():
     return value == "1"
 
 
-
 def _cuda_rows(x):
     """(x, batch_major): x (T, B, I) as the CUDA kernels take it, its T * B rows one stride apart
     in time-major (t*B + b) or batch-major (b*T + t) order; else a time-major copy."""
