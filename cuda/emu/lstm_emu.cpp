@@ -27,17 +27,18 @@ void copy_back(const std::unique_ptr<emu::FencedCopy>& c) {
 using Copies = std::initializer_list<const std::unique_ptr<emu::FencedCopy>*>;
 
 // run() once, or, with `replay`, twice on the same buffers: first with every input negated (a
-// decoy: the call captures the layer's graph), then with every buffer restored from the caller's
-// arrays (outputs to their NaN poison), so that the second call's results, a replay of the cached
-// graph, are right only if the graph reads its buffers anew and writes every output.
+// decoy: the call captures the layer's graph), then with the inputs and outputs restored from the
+// caller's arrays (outputs to their NaN poison), so that the second call's results, a replay of
+// the cached graph, are right only if the graph reads its buffers anew and writes every output.
 template <class Run>
-void run_layer(bool replay, Copies inputs, Copies all, Run&& run) {
+void run_layer(bool replay, Copies inputs, Copies outputs, Run&& run) {
   if (replay) {
     for (const auto* c : inputs)
       if (*c) (*c)->negate();
     run();
-    for (const auto* c : all)
-      if (*c) (*c)->restore();
+    for (Copies copies : {inputs, outputs})
+      for (const auto* c : copies)
+        if (*c) (*c)->restore();
   }
   run();
 }
@@ -88,8 +89,7 @@ int emu_lstm_forward(const int64_t* sizes, int batch_major, const EmuArray* x,
     a.tf32 = tf32 != 0;
     a.graph = graph != 0;
     const Copies outputs = {&cg, &cy, &chn, &ccn, &ca, &ct, &chp};
-    run_layer(a.graph, {&cx, &cwi, &cwh, &cb, &ch0, &cc0},
-              {&cx, &cwi, &cwh, &cb, &ch0, &cc0, &cg, &cy, &chn, &ccn, &ca, &ct, &chp},
+    run_layer(a.graph, {&cx, &cwi, &cwh, &cb, &ch0, &cc0}, outputs,
               [&] { lstm::layer_forward(a, nullptr); });
     for (const auto* c : outputs) copy_back(*c);
   });
@@ -126,11 +126,10 @@ int emu_lstm_backward(const int64_t* sizes, int batch_major, const EmuArray* x,
     a.dx = data(cdx), a.dw_ih = data(cdwi), a.dw_hh = data(cdwh), a.db = data(cdb);
     a.tf32 = tf32 != 0;
     a.graph = graph != 0;
-    run_layer(a.graph, {&cx, &cwi, &cwh, &cc0, &cg, &ca, &ct, &chp, &cdy, &cdh, &cdc},
-              {&cx, &cwi, &cwh, &cc0, &cg, &ca, &ct, &chp, &cdy, &cdh, &cdc, &cdg, &cdx, &cdwi,
-               &cdwh, &cdb},
+    const Copies outputs = {&cdh, &cdc, &cdg, &cdx, &cdwi, &cdwh, &cdb};
+    run_layer(a.graph, {&cx, &cwi, &cwh, &cc0, &cg, &ca, &ct, &chp, &cdy, &cdh, &cdc}, outputs,
               [&] { lstm::layer_backward(a, nullptr); });
-    for (const auto* c : {&cdh, &cdc, &cdg, &cdx, &cdwi, &cdwh, &cdb}) copy_back(*c);
+    for (const auto* c : outputs) copy_back(*c);
   });
 }
 

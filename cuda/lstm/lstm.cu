@@ -323,20 +323,23 @@ void enqueue_backward(const LayerBackward& a, cudaStream_t stream) {
   }
 }
 
+// enqueue(a, stream) itself, or replayed as a cached graph when asked and there is a loop.
+template <class Args>
+void run_layer(const Args& a, void (*enqueue)(const Args&, cudaStream_t), cudaStream_t stream) {
+  if (a.graph && a.T > 1 && a.B > 0 && a.H > 0)
+    graphs().run(key_of(a), [&](cudaStream_t s) { enqueue(a, s); }, stream);
+  else
+    enqueue(a, stream);
+}
+
 }  // namespace
 
 void layer_forward(const LayerForward& a, cudaStream_t stream) {
-  if (a.graph && a.T > 1 && a.B > 0 && a.H > 0)
-    graphs().run(key_of(a), [&](cudaStream_t s) { enqueue_forward(a, s); }, stream);
-  else
-    enqueue_forward(a, stream);
+  run_layer(a, enqueue_forward, stream);
 }
 
 void layer_backward(const LayerBackward& a, cudaStream_t stream) {
-  if (a.graph && a.T > 1 && a.B > 0 && a.H > 0)
-    graphs().run(key_of(a), [&](cudaStream_t s) { enqueue_backward(a, s); }, stream);
-  else
-    enqueue_backward(a, stream);
+  run_layer(a, enqueue_backward, stream);
 }
 
 }  // namespace ember::cuda::lstm

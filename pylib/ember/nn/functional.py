@@ -220,12 +220,14 @@ def _vector_norm(x, p: float, dim: int, eps: float):
 
 
 def _dim_of(fn: str, dim: int, ndim: int) -> int:
-    if not -ndim <= dim < max(ndim, 1):
+    """dim as a non-negative axis (functions.normalize_dims), its error naming fn and dim."""
+    try:
+        (axis,) = functions.normalize_dims(dim, ndim)
+    except IndexError as e:
         raise IndexError(
-            f"{fn}: dim {dim} is out of range for a {ndim}-dimensional input "
-            f"(expected to be in range of [{-ndim}, {ndim - 1}])"
-        )
-    return dim % max(ndim, 1)
+            f"{fn}: dim {dim} is out of range for a {ndim}-dimensional input: {e}"
+        ) from None
+    return axis
 
 
 def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
